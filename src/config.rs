@@ -1,0 +1,62 @@
+//! Settings read once at start-up: table names from the environment, and the DynamoDB client.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::BehaviorVersion;
+
+/// Table names, from `LOGS_TABLE_NAME` and `API_KEYS_TABLE_NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
+    pub logs: String,
+    pub api_keys: String,
+}
+
+impl Tables {
+    pub fn from_env() -> Self {
+        let var = |name: &str, default: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| default.to_owned())
+        };
+        Self {
+            logs: var("LOGS_TABLE_NAME", "logs"),
+            api_keys: var("API_KEYS_TABLE_NAME", "api_keys"),
+        }
+    }
+}
+
+/// The SDK has no operation or attempt timeout by default. These bound one request's DynamoDB time
+/// to about 2.5 s (well inside the function's 10 s timeout), leaving room to answer 503 in time.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(800);
+pub const OPERATION_TIMEOUT: Duration = Duration::from_millis(2500);
+pub const MAX_ATTEMPTS: u32 = 3;
+
+pub fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_initial_backoff(Duration::from_millis(25))
+        .with_max_backoff(Duration::from_millis(250))
+}
+
+/// The DynamoDB client from the SDK's standard chain (`AWS_REGION`, credentials,
+/// `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL`), with explicit timeouts and bounded retries.
+pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+    let shared = aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeout_config())
+        .retry_config(retry_config())
+        .load()
+        .await;
+    aws_sdk_dynamodb::Client::new(&shared)
+}

@@ -1,0 +1,92 @@
+//! The HTTP edge: route, authenticate, validate, update, respond.
+
+pub mod request;
+pub mod response;
+
+use std::convert::Infallible;
+
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, RequestExt, Response};
+
+use crate::auth::Authenticator;
+use crate::error::{ApiError, StoreError};
+use crate::store::Store;
+
+/// What a warm instance keeps between invocations: the store (one SDK client) and the key cache.
+pub struct App {
+    pub store: Store,
+    pub auth: Authenticator,
+}
+
+impl App {
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            auth: Authenticator::default(),
+        }
+    }
+
+    /// Answers one request. Every outcome, including DynamoDB failures, is a response: an `Err`
+    /// would reach the client as an opaque 502 from API Gateway.
+    pub async fn handle(&self, req: Request) -> Result<Response<Body>, Infallible> {
+        let result = self.update(&req).await;
+        let resp = match result {
+            Ok(resp) => resp,
+            Err(err) => {
+                log_failure(&err);
+                err.into_response()
+            }
+        };
+        tracing::info!(status = resp.status().as_u16(), "request handled");
+        Ok(resp)
+    }
+
+    async fn update(&self, req: &Request) -> Result<Response<Body>, ApiError> {
+        if !is_logs_path(req.raw_http_path()) {
+            return Err(ApiError::RouteNotFound);
+        }
+        if req.method() != Method::PATCH {
+            return Err(ApiError::MethodNotAllowed);
+        }
+        if req.body().len() > request::MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        let keys: Vec<&[u8]> = req
+            .headers()
+            .get_all("x-api-key")
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        let caller = self.auth.authenticate(&self.store, &keys).await?;
+        let command = request::parse(req)?;
+        let stored = self
+            .store
+            .update_log(
+                &command.reference_id,
+                &caller.organization_id,
+                &command.update,
+                command.expected_version,
+            )
+            .await?;
+        Ok(response::updated(stored))
+    }
+}
+
+/// Any path whose last segment is `logs`: `/logs`, `/v4/logs`, a stage (`/Prod/logs`) or
+/// `cargo lambda watch`'s `/lambda-url/<name>/logs`. The API in front decides what reaches us.
+fn is_logs_path(path: &str) -> bool {
+    path.trim_end_matches('/').rsplit('/').next() == Some("logs")
+}
+
+/// One line per failure that is ours, with what went wrong but never a key, hash or payload.
+fn log_failure(err: &ApiError) {
+    match err {
+        ApiError::Store(StoreError::Unavailable(cause)) => {
+            tracing::warn!(cause = %cause, "DynamoDB unavailable, answered 503")
+        }
+        ApiError::Store(StoreError::Internal(cause)) => {
+            tracing::error!(cause = %cause, "DynamoDB failure, answered 500")
+        }
+        _ => {}
+    }
+}

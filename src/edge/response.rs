@@ -1,0 +1,98 @@
+//! Turning outcomes into HTTP responses: always JSON, always with a `detail` on errors.
+
+use lambda_http::http::header::{ALLOW, CONTENT_TYPE, ETAG, RETRY_AFTER};
+use lambda_http::http::{HeaderValue, StatusCode};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::error::{ApiError, StoreError};
+use crate::model::StoredLog;
+
+use super::request::MAX_BODY_BYTES;
+
+/// Seconds a client should wait before retrying after a 503.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
+
+/// The strong ETag of a log version.
+pub fn etag(version: u64) -> String {
+    format!("\"{version}\"")
+}
+
+/// 200 with the LogResponse (spec defaults filled) and the version's ETag.
+pub fn updated(stored: StoredLog) -> Response<Body> {
+    let mut resp = json_response(StatusCode::OK, &stored.log.with_spec_defaults());
+    insert(&mut resp, ETAG, &etag(stored.version));
+    resp
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::RouteNotFound | ApiError::LogNotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge | ApiError::ItemTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::MissingApiKey | ApiError::InvalidApiKey => StatusCode::UNAUTHORIZED,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            ApiError::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(StoreError::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The response a client sees. Store failures say nothing of their cause: that goes to the log.
+    pub fn into_response(self) -> Response<Body> {
+        let status = self.status();
+        let detail = match &self {
+            ApiError::Validation(errors) => {
+                return json_response(status, &json!({ "detail": errors }))
+            }
+            ApiError::RouteNotFound => "Not Found".to_owned(),
+            ApiError::MethodNotAllowed => "Method Not Allowed".to_owned(),
+            ApiError::PayloadTooLarge => {
+                format!("Request body is larger than the limit of {MAX_BODY_BYTES} bytes.")
+            }
+            ApiError::MissingApiKey => "Missing API key: send it in the X-API-KEY header.".into(),
+            ApiError::InvalidApiKey => "Invalid API key.".into(),
+            ApiError::LogNotFound => "No log with this reference_id.".into(),
+            ApiError::PreconditionFailed { .. } => {
+                "The log has changed since the version given in If-Match; nothing was changed."
+                    .into()
+            }
+            ApiError::ItemTooLarge => "The update would make the log larger than DynamoDB's \
+                 400 KB item limit; nothing was changed."
+                .into(),
+            ApiError::Store(StoreError::Unavailable(_)) => {
+                "The log store is temporarily unavailable; retry later.".into()
+            }
+            ApiError::Store(StoreError::Internal(_)) => "Internal server error.".into(),
+        };
+        let mut resp = json_response(status, &json!({ "detail": detail }));
+        match self {
+            ApiError::MethodNotAllowed => insert(&mut resp, ALLOW, "PATCH"),
+            ApiError::PreconditionFailed { current_version } => {
+                insert(&mut resp, ETAG, &etag(current_version))
+            }
+            ApiError::Store(StoreError::Unavailable(_)) => {
+                insert(&mut resp, RETRY_AFTER, &RETRY_AFTER_SECONDS.to_string())
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+    // Serializing our own types to a String cannot fail; an empty object is the safe fallback.
+    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".into());
+    let mut resp = Response::new(Body::Text(text));
+    *resp.status_mut() = status;
+    insert(&mut resp, CONTENT_TYPE, "application/json");
+    resp
+}
+
+fn insert(resp: &mut Response<Body>, name: lambda_http::http::HeaderName, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        resp.headers_mut().insert(name, value);
+    }
+}

@@ -1,0 +1,8 @@
+//! `update-log-by-ref`: the Humanloop v4 "Update Log By Reference" endpoint on DynamoDB.
+
+pub mod auth;
+pub mod config;
+pub mod edge;
+pub mod error;
+pub mod model;
+pub mod store;

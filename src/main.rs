@@ -1,0 +1,12 @@
+use lambda_http::{service_fn, Error};
+use update_log_by_ref::config::{dynamodb_client, Tables};
+use update_log_by_ref::edge::App;
+use update_log_by_ref::store::Store;
+
+// One invocation at a time per instance: a single-threaded runtime does the work with less CPU.
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let app = App::new(Store::new(dynamodb_client().await, Tables::from_env()));
+    lambda_http::run(service_fn(|req| app.handle(req))).await
+}

@@ -1,0 +1,179 @@
+//! The Log as the v4 API shows it, and its mapping to and from a DynamoDB item.
+//!
+//! Every field is stored under its JSON name in its natural DynamoDB type; `serde_dynamo` does the
+//! mapping both ways, so `Log` is the one place that says what a stored log looks like.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::StoreError;
+
+pub type Object = Map<String, Value>;
+pub type Item = HashMap<String, AttributeValue>;
+
+/// Attributes this service keeps beside the Log fields. They never appear in a response.
+pub const ORGANIZATION_ID: &str = "organization_id";
+pub const VERSION: &str = "version";
+pub const REFERENCE_ID: &str = "reference_id";
+
+/// `LogResponse` of the v4 spec, fields in the spec's order. `None` is JSON `null`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Log {
+    pub project: Option<String>,
+    pub project_id: Option<String>,
+    pub session_id: Option<String>,
+    pub session_reference_id: Option<String>,
+    pub parent_id: Option<String>,
+    pub parent_reference_id: Option<String>,
+    pub inputs: Option<Object>,
+    pub source: Option<String>,
+    pub metadata: Option<Object>,
+    pub save: Option<bool>,
+    pub source_datapoint_id: Option<String>,
+    pub id: Option<String>,
+    pub reference_id: Option<String>,
+    pub messages: Option<Vec<Object>>,
+    pub output: Option<String>,
+    pub judgment: Option<Judgment>,
+    pub config_id: Option<String>,
+    pub config: Option<Object>,
+    pub environment: Option<String>,
+    pub feedback: Option<Vec<Object>>,
+    pub created_at: Option<String>,
+    pub error: Option<String>,
+    pub stdout: Option<String>,
+    pub duration: Option<f64>,
+    pub output_message: Option<Object>,
+    pub prompt_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub prompt_cost: Option<f64>,
+    pub output_cost: Option<f64>,
+    pub provider_request: Option<Object>,
+    pub provider_response: Option<Object>,
+    pub user: Option<String>,
+    pub provider_latency: Option<f64>,
+    pub tokens: Option<i64>,
+    pub raw_output: Option<String>,
+    pub finish_reason: Option<String>,
+    pub tools: Option<Vec<Object>>,
+    pub tool_choice: Option<ToolChoice>,
+    pub evaluation_results: Option<Vec<Object>>,
+    pub observability_status: Option<ObservabilityStatus>,
+    pub updated_at: Option<String>,
+    pub batch_ids: Option<Vec<String>>,
+}
+
+/// `judgment`: boolean, number, list of strings or string. Numbers keep their JSON form (5 stays 5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Judgment {
+    Bool(bool),
+    Number(serde_json::Number),
+    Strings(Vec<String>),
+    String(String),
+}
+
+/// `tool_choice`: `"none"`, `"auto"`, `"required"` or a `ToolChoice` object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ToolChoice {
+    Mode(ToolChoiceMode),
+    Function(Object),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolChoiceMode {
+    None,
+    Auto,
+    Required,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObservabilityStatus {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+}
+
+impl Log {
+    /// Fills the defaults the spec gives (`inputs` `{}`, `save` `true`, `evaluation_results` `[]`).
+    pub fn with_spec_defaults(mut self) -> Self {
+        self.inputs.get_or_insert_with(Object::new);
+        self.save.get_or_insert(true);
+        self.evaluation_results.get_or_insert_with(Vec::new);
+        self
+    }
+
+    /// Reads a stored item. Internal and unknown attributes are dropped: only spec fields survive.
+    pub fn from_item(item: Item) -> Result<Self, StoreError> {
+        serde_dynamo::from_item(item).map_err(|e| {
+            StoreError::Internal(format!("stored log does not match the Log model: {e}"))
+        })
+    }
+
+    /// The item for this log, with `null` fields left out (absent and NULL mean the same).
+    pub fn to_item(&self) -> Result<Item, StoreError> {
+        let mut item: Item = serde_dynamo::to_item(self)
+            .map_err(|e| StoreError::Internal(format!("log cannot be stored: {e}")))?;
+        item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
+        Ok(item)
+    }
+}
+
+/// How a request touches one field: leave it, clear it (`null`), or set it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Change<T> {
+    #[default]
+    Keep,
+    Clear,
+    Set(T),
+}
+
+/// The body of `PATCH /logs` (`UpdateLogRequest`), already validated.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogUpdate {
+    pub output: Change<String>,
+    pub error: Change<String>,
+    pub duration: Change<f64>,
+}
+
+/// A log as stored: the Log, its owner and its version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredLog {
+    pub log: Log,
+    pub organization_id: Option<String>,
+    pub version: u64,
+}
+
+impl StoredLog {
+    pub fn from_item(item: Item) -> Result<Self, StoreError> {
+        let organization_id = item
+            .get(ORGANIZATION_ID)
+            .and_then(|v| v.as_s().ok())
+            .cloned();
+        let version = item
+            .get(VERSION)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        Ok(Self {
+            log: Log::from_item(item)?,
+            organization_id,
+            version,
+        })
+    }
+}
+
+/// Now, as RFC 3339 in UTC: the form of `created_at` and `updated_at`.
+pub fn timestamp_now() -> String {
+    use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
+    DateTime::from(std::time::SystemTime::now())
+        .fmt(DateTimeFormat::DateTime)
+        .unwrap_or_default()
+}

@@ -1,0 +1,188 @@
+//! The operator's writes and reads (`logs-admin`): tables, API keys, and whole logs.
+
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType, TableStatus as SdkTableStatus,
+};
+
+use super::{classify, Store};
+use crate::error::StoreError;
+use crate::model::{Log, StoredLog, ORGANIZATION_ID, REFERENCE_ID};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("reference id {0:?} belongs to another organization")]
+    ReferenceTaken(String),
+    #[error("no such API key")]
+    UnknownKey,
+}
+
+/// What `create_tables` found or did for one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableStatus {
+    Created(String),
+    AlreadyExists(String),
+}
+
+impl Store {
+    /// Creates both tables (on-demand billing) unless they exist; safe to run again.
+    pub async fn create_tables(&self) -> Result<Vec<TableStatus>, StoreError> {
+        let mut report = Vec::new();
+        for (table, key) in [
+            (&self.tables.logs, REFERENCE_ID),
+            (&self.tables.api_keys, "key_hash"),
+        ] {
+            let created = self
+                .client
+                .create_table()
+                .table_name(table)
+                .billing_mode(BillingMode::PayPerRequest)
+                .attribute_definitions(
+                    AttributeDefinition::builder()
+                        .attribute_name(key)
+                        .attribute_type(ScalarAttributeType::S)
+                        .build()
+                        .map_err(|e| StoreError::Internal(e.to_string()))?,
+                )
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name(key)
+                        .key_type(KeyType::Hash)
+                        .build()
+                        .map_err(|e| StoreError::Internal(e.to_string()))?,
+                )
+                .send()
+                .await;
+            match created {
+                Ok(_) => report.push(TableStatus::Created(table.clone())),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_resource_in_use_exception()) =>
+                {
+                    report.push(TableStatus::AlreadyExists(table.clone()))
+                }
+                Err(e) => return Err(classify("CreateTable", e)),
+            }
+            self.wait_active(table).await?;
+        }
+        Ok(report)
+    }
+
+    async fn wait_active(&self, table: &str) -> Result<(), StoreError> {
+        for _ in 0..120 {
+            let out = self
+                .client
+                .describe_table()
+                .table_name(table)
+                .send()
+                .await
+                .map_err(|e| classify("DescribeTable", e))?;
+            if out.table().and_then(|t| t.table_status()) == Some(&SdkTableStatus::Active) {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        Err(StoreError::Unavailable(format!(
+            "table {table} did not become ACTIVE"
+        )))
+    }
+
+    /// Stores a new API key by its hash; the raw key is never stored.
+    pub async fn put_api_key(
+        &self,
+        key_hash: &str,
+        organization_id: &str,
+        created_at: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.tables.api_keys)
+            .item("key_hash", AttributeValue::S(key_hash.to_owned()))
+            .item(
+                ORGANIZATION_ID,
+                AttributeValue::S(organization_id.to_owned()),
+            )
+            .item("created_at", AttributeValue::S(created_at.to_owned()))
+            .condition_expression("attribute_not_exists(key_hash)")
+            .send()
+            .await
+            .map_err(|e| classify("PutItem api key", e))?;
+        Ok(())
+    }
+
+    /// Marks a key revoked; instances that cached it stop accepting it within the cache TTL.
+    pub async fn revoke_api_key(&self, key_hash: &str, revoked_at: &str) -> Result<(), AdminError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.api_keys)
+            .key("key_hash", AttributeValue::S(key_hash.to_owned()))
+            .update_expression("SET revoked = :t, revoked_at = :at")
+            .condition_expression("attribute_exists(key_hash)")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .expression_attribute_values(":at", AttributeValue::S(revoked_at.to_owned()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(AdminError::UnknownKey)
+            }
+            Err(e) => Err(classify("UpdateItem api key", e).into()),
+        }
+    }
+
+    /// Writes a whole log for `organization_id`, replacing one it already owns under that
+    /// reference id but never one of another organization.
+    pub async fn put_log(&self, organization_id: &str, log: &Log) -> Result<(), AdminError> {
+        let reference_id = log.reference_id.clone().unwrap_or_default();
+        let mut item = log.to_item()?;
+        item.insert(
+            ORGANIZATION_ID.into(),
+            AttributeValue::S(organization_id.to_owned()),
+        );
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.logs)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#ref) OR #org = :org")
+            .expression_attribute_names("#ref", REFERENCE_ID)
+            .expression_attribute_names("#org", ORGANIZATION_ID)
+            .expression_attribute_values(":org", AttributeValue::S(organization_id.to_owned()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(PutItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Err(AdminError::ReferenceTaken(reference_id))
+            }
+            Err(e) => Err(classify("PutItem log", e).into()),
+        }
+    }
+
+    /// Reads a log with its owner and version (strongly consistent: an operator checks writes).
+    pub async fn get_log(&self, reference_id: &str) -> Result<Option<StoredLog>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.logs)
+            .key(REFERENCE_ID, AttributeValue::S(reference_id.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem log", e))?;
+        out.item.map(StoredLog::from_item).transpose()
+    }
+}

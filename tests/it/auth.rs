@@ -1,0 +1,163 @@
+//! 401s, key lookup, the key cache and revocation.
+
+use std::time::Duration;
+
+use serde_json::json;
+use update_log_by_ref::auth::{key_hash, Authenticator};
+use update_log_by_ref::edge::App;
+
+use crate::support::{sample_log, Env, Event, SOURCES};
+
+#[tokio::test]
+async fn missing_unknown_and_revoked_keys_get_401_before_anything_else() {
+    let env = Env::new().await;
+    let key = env.api_key("acme").await;
+    let revoked = env.api_key("acme").await;
+    env.store
+        .revoke_api_key(&key_hash(revoked.as_bytes()), "2026-01-02T00:00:00Z")
+        .await
+        .unwrap();
+    env.put_log("acme", sample_log("a")).await;
+    let before = env.stored("a").await.unwrap();
+    for source in SOURCES {
+        let cases: [(Option<&str>, &str); 5] = [
+            (None, "missing"),
+            (Some(""), "empty"),
+            (Some("hl_not-a-key"), "unknown"),
+            (Some(&revoked), "revoked"),
+            (
+                Some(&key_hash(key.as_bytes())),
+                "the hash instead of the key",
+            ),
+        ];
+        for (presented, what) in cases {
+            // A bad body and no reference_id: auth must still be what answers.
+            let mut event = Event::patch(source).body("{not json");
+            if let Some(k) = presented {
+                event = event.key(k);
+            }
+            let (status, body, _) = env.send(event.request()).await;
+            assert_eq!(status, 401, "{what}: {body}");
+            assert!(body["detail"].is_string(), "{what}: {body}");
+            // Valid request otherwise: still 401, nothing changes.
+            let mut event = Event::patch(source)
+                .reference("a")
+                .json(json!({"output": "x"}));
+            if let Some(k) = presented {
+                event = event.key(k);
+            }
+            assert_eq!(env.send(event.request()).await.0, 401, "{what}");
+        }
+    }
+    assert_eq!(env.stored("a").await.unwrap(), before);
+}
+
+#[tokio::test]
+async fn header_name_is_case_insensitive() {
+    let env = Env::new().await;
+    let key = env.api_key("acme").await;
+    env.put_log("acme", sample_log("case")).await;
+    for source in SOURCES {
+        for name in ["X-API-KEY", "x-api-key", "X-Api-Key"] {
+            let event = Event::patch(source).reference("case").header(name, &key);
+            let (status, body, _) = env.send(event.request()).await;
+            assert_eq!(status, 200, "{name}: {body}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_different_keys_in_one_request_are_refused() {
+    let env = Env::new().await;
+    let acme = env.api_key("acme").await;
+    let globex = env.api_key("globex").await;
+    env.put_log("acme", sample_log("two")).await;
+    let event = Event::patch(SOURCES[0])
+        .reference("two")
+        .key(&globex)
+        .key(&acme);
+    assert_eq!(env.send(event.request()).await.0, 401);
+}
+
+#[tokio::test]
+async fn warm_requests_cost_one_dynamodb_call() {
+    let env = Env::new().await;
+    let key = env.api_key("acme").await;
+    env.put_log("acme", sample_log("warm")).await;
+    let request = || {
+        Event::patch(SOURCES[1])
+            .reference("warm")
+            .key(&key)
+            .json(json!({"output": "x"}))
+            .request()
+    };
+    let start = env.calls.get();
+    assert_eq!(env.send(request()).await.0, 200);
+    assert_eq!(env.calls.get() - start, 2, "cold: key lookup + update");
+    for i in 1..=5 {
+        assert_eq!(env.send(request()).await.0, 200);
+        assert_eq!(
+            env.calls.get() - start,
+            2 + i,
+            "warm request {i} costs one call"
+        );
+    }
+    // Unknown keys are cached too, so a flood of one bad key does not hammer the table.
+    let bad = || {
+        Event::patch(SOURCES[1])
+            .reference("warm")
+            .key("hl_bad")
+            .request()
+    };
+    let start = env.calls.get();
+    assert_eq!(env.send(bad()).await.0, 401);
+    assert_eq!(env.send(bad()).await.0, 401);
+    assert_eq!(env.calls.get() - start, 1);
+}
+
+#[tokio::test]
+async fn revocation_bites_once_the_cache_entry_expires() {
+    let ttl = Duration::from_millis(300);
+    let env = Env::with_app(|store| App {
+        store,
+        auth: Authenticator::new(ttl, ttl, 16),
+    })
+    .await;
+    let key = env.api_key("acme").await;
+    env.put_log("acme", sample_log("rev")).await;
+    let request = || {
+        Event::patch(SOURCES[0])
+            .reference("rev")
+            .key(&key)
+            .request()
+    };
+    assert_eq!(env.send(request()).await.0, 200);
+    env.store
+        .revoke_api_key(&key_hash(key.as_bytes()), "2026-01-02T00:00:00Z")
+        .await
+        .unwrap();
+    // Within the TTL the cached answer stands (this is the documented revocation delay)...
+    assert_eq!(env.send(request()).await.0, 200);
+    tokio::time::sleep(ttl + Duration::from_millis(50)).await;
+    // ...after it, the key is refused.
+    assert_eq!(env.send(request()).await.0, 401);
+}
+
+#[tokio::test]
+async fn the_cache_stays_within_its_capacity() {
+    let env = Env::with_app(|store| App {
+        store,
+        auth: Authenticator::new(Duration::from_secs(60), Duration::from_secs(60), 4),
+    })
+    .await;
+    let key = env.api_key("acme").await;
+    env.put_log("acme", sample_log("cap")).await;
+    for i in 0..10 {
+        let bad = format!("hl_bad_{i}");
+        let event = Event::patch(SOURCES[0]).reference("cap").key(&bad);
+        assert_eq!(env.send(event.request()).await.0, 401);
+    }
+    assert!(env.app.auth.cached_entries() <= 4);
+    let event = Event::patch(SOURCES[0]).reference("cap").key(&key);
+    assert_eq!(env.send(event.request()).await.0, 200);
+}
