@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole suite: installs what is missing, checks formatting and lints, runs every test.
+# The tests start their own DynamoDB Local on a free port.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+ensure_dynamodb_local
+
+log "cargo fmt --check"
+cargo fmt --check
+log "cargo clippy"
+cargo clippy --locked --all-targets -- -D warnings
+log "cargo test"
+cargo test --locked
