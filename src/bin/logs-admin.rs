@@ -25,6 +25,9 @@ enum Command {
     CreateApiKey {
         #[arg(long)]
         organization: String,
+        /// Register this raw key instead of a random one (fixtures and local development).
+        #[arg(long)]
+        key: Option<String>,
     },
     /// Revoke an API key (give the raw key).
     RevokeApiKey { key: String },
@@ -63,15 +66,19 @@ async fn run(store: &Store, command: Command) -> Result<(), String> {
                 }
             }
         }
-        Command::CreateApiKey { organization } => {
+        Command::CreateApiKey { organization, key } => {
             if organization.trim().is_empty() {
                 return Err("--organization must not be empty".into());
             }
-            let key = new_api_key()?;
+            let key = match key {
+                Some(key) if key.trim().is_empty() => return Err("--key must not be empty".into()),
+                Some(key) => key,
+                None => new_api_key()?,
+            };
             store
                 .put_api_key(&key_hash(key.as_bytes()), &organization, &timestamp_now())
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(failed)?;
             eprintln!("API key for organization {organization:?} (shown once, store it now):");
             println!("{key}");
         }

@@ -1,6 +1,6 @@
 //! The operator's writes and reads (`logs-admin`): tables, API keys, and whole logs.
 
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType, TableStatus as SdkTableStatus,
@@ -18,6 +18,8 @@ pub enum AdminError {
     ReferenceTaken(String),
     #[error("no such API key")]
     UnknownKey,
+    #[error("this API key is already registered")]
+    KeyExists,
 }
 
 /// What `create_tables` found or did for one table.
@@ -96,8 +98,9 @@ impl Store {
         key_hash: &str,
         organization_id: &str,
         created_at: &str,
-    ) -> Result<(), StoreError> {
-        self.client
+    ) -> Result<(), AdminError> {
+        let result = self
+            .client
             .put_item()
             .table_name(&self.tables.api_keys)
             .item("key_hash", AttributeValue::S(key_hash.to_owned()))
@@ -108,9 +111,12 @@ impl Store {
             .item("created_at", AttributeValue::S(created_at.to_owned()))
             .condition_expression("attribute_not_exists(key_hash)")
             .send()
-            .await
-            .map_err(|e| classify("PutItem api key", e))?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(AdminError::KeyExists),
+            Err(e) => Err(classify("PutItem api key", e).into()),
+        }
     }
 
     /// Marks a key revoked; instances that cached it stop accepting it within the cache TTL.
@@ -160,14 +166,7 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Err(AdminError::ReferenceTaken(reference_id))
-            }
+            Err(e) if is_condition_failure(&e) => Err(AdminError::ReferenceTaken(reference_id)),
             Err(e) => Err(classify("PutItem log", e).into()),
         }
     }
@@ -185,4 +184,8 @@ impl Store {
             .map_err(|e| classify("GetItem log", e))?;
         out.item.map(StoredLog::from_item).transpose()
     }
+}
+
+fn is_condition_failure<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.code() == Some("ConditionalCheckFailedException")
 }
