@@ -50,11 +50,28 @@ pub fn retry_config() -> RetryConfig {
         .with_max_backoff(Duration::from_millis(250))
 }
 
-/// The DynamoDB client from the SDK's standard chain (`AWS_REGION`, credentials,
+/// The function's DynamoDB client from the SDK's standard chain (`AWS_REGION`, credentials,
 /// `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL`), with explicit timeouts and bounded retries.
 pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+    client_with(timeout_config()).await
+}
+
+/// The operator tool's client: same chain, but patient. Table creation can take seconds, and
+/// a retried `CreateTable` whose first attempt did succeed would misreport what happened.
+pub async fn admin_client() -> aws_sdk_dynamodb::Client {
+    client_with(
+        TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .operation_attempt_timeout(Duration::from_secs(30))
+            .operation_timeout(Duration::from_secs(60))
+            .build(),
+    )
+    .await
+}
+
+async fn client_with(timeouts: TimeoutConfig) -> aws_sdk_dynamodb::Client {
     let shared = aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(timeout_config())
+        .timeout_config(timeouts)
         .retry_config(retry_config())
         .load()
         .await;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use update_log_by_ref::auth::key_hash;
-use update_log_by_ref::config::{dynamodb_client, Tables};
+use update_log_by_ref::config::{admin_client, Tables};
 use update_log_by_ref::model::{timestamp_now, Log, ObservabilityStatus};
 use update_log_by_ref::store::{AdminError, Store, TableStatus};
 
@@ -45,7 +45,7 @@ enum Command {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let store = Store::new(dynamodb_client().await, Tables::from_env());
+    let store = Store::new(admin_client().await, Tables::from_env());
     match run(&store, cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

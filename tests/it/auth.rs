@@ -6,7 +6,7 @@ use serde_json::json;
 use update_log_by_ref::auth::{key_hash, Authenticator};
 use update_log_by_ref::edge::App;
 
-use crate::support::{sample_log, Env, Event, SOURCES};
+use crate::support::{sample_log, Env, Event, Source, SOURCES};
 
 #[tokio::test]
 async fn missing_unknown_and_revoked_keys_get_401_before_anything_else() {
@@ -67,16 +67,30 @@ async fn header_name_is_case_insensitive() {
 }
 
 #[tokio::test]
-async fn two_different_keys_in_one_request_are_refused() {
+async fn two_different_keys_in_one_request_are_refused_where_both_arrive() {
     let env = Env::new().await;
     let acme = env.api_key("acme").await;
     let globex = env.api_key("globex").await;
     env.put_log("acme", sample_log("two")).await;
-    let event = Event::patch(SOURCES[0])
+    let before = env.stored("two").await.unwrap();
+    let event = Event::patch(Source::HttpV2)
         .reference("two")
         .key(&globex)
         .key(&acme);
     assert_eq!(env.send(event.request()).await.0, 401);
+    assert_eq!(env.stored("two").await.unwrap(), before);
+    // A REST API hands Lambda only the last value (lambda_http prefers `headers` over
+    // `multiValueHeaders`): that key alone decides.
+    let event = Event::patch(Source::RestV1)
+        .reference("two")
+        .key(&globex)
+        .key(&acme);
+    assert_eq!(env.send(event.request()).await.0, 200);
+    let event = Event::patch(Source::RestV1)
+        .reference("two")
+        .key(&acme)
+        .key(&globex);
+    assert_eq!(env.send(event.request()).await.0, 404);
 }
 
 #[tokio::test]

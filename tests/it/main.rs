@@ -6,6 +6,15 @@
 mod admin_cli;
 mod auth;
 mod contract;
+mod faults;
+mod fixtures;
+mod hostile;
+mod isolation;
+mod limits;
+mod logging;
+mod proxy;
+mod race;
 mod roundtrip;
+mod runtime_api;
 mod support;
 mod validation;

@@ -146,12 +146,21 @@ impl Env {
 
     /// With an App built by `make` (for example with other cache TTLs).
     pub async fn with_app(make: impl FnOnce(Store) -> App) -> Self {
+        Self::build(endpoint(), make).await
+    }
+
+    /// Talking to DynamoDB Local through `url` (a fault-injecting proxy).
+    pub async fn via(url: &str) -> Self {
+        Self::build(url, App::new).await
+    }
+
+    async fn build(url: &str, make: impl FnOnce(Store) -> App) -> Self {
         let calls = CallCounter::default();
         let tables = Tables {
             logs: unique("logs"),
             api_keys: unique("keys"),
         };
-        let store = Store::new(client_for(endpoint(), &calls), tables);
+        let store = Store::new(client_for(url, &calls), tables);
         store.create_tables().await.expect("create tables");
         let app = make(store.clone());
         Self { app, store, calls }
@@ -278,11 +287,13 @@ impl Event {
         let mut headers = serde_json::Map::new();
         let mut multi_headers = serde_json::Map::new();
         for (name, value) in &self.headers {
-            let joined = match headers.get(name) {
-                Some(Value::String(prev)) => format!("{prev},{value}"),
+            // A repeated header: HTTP APIs join the values, REST APIs keep the last one in
+            // `headers` (all of them are in `multiValueHeaders`).
+            let merged = match (headers.get(name), self.source) {
+                (Some(Value::String(prev)), Source::HttpV2) => format!("{prev},{value}"),
                 _ => value.clone(),
             };
-            headers.insert(name.clone(), json!(joined));
+            headers.insert(name.clone(), json!(merged));
             multi_headers
                 .entry(name.clone())
                 .or_insert_with(|| json!([]))
@@ -382,4 +393,46 @@ impl Event {
 /// Percent-encodes a query component.
 pub fn encode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// Everything the function logs (at its default level, INFO) while `fut` runs on this thread.
+///
+/// One global subscriber writes into a per-thread buffer: scoped subscribers would race with
+/// tracing's per-callsite interest cache when tests run in parallel.
+pub async fn capture_logs<T>(fut: impl std::future::Future<Output = T>) -> (T, String) {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let subscriber = lambda_http::tracing::subscriber::fmt()
+            .with_writer(|| ThreadCapture)
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+    });
+    CAPTURE.with(|c| *c.borrow_mut() = Some(Vec::new()));
+    let out = fut.await;
+    let bytes = CAPTURE.with(|c| c.borrow_mut().take()).unwrap_or_default();
+    (out, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+thread_local! {
+    static CAPTURE: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Appends to this thread's capture buffer, if one is open; otherwise discards.
+struct ThreadCapture;
+
+impl std::io::Write for ThreadCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        CAPTURE.with(|c| {
+            if let Some(captured) = c.borrow_mut().as_mut() {
+                captured.extend_from_slice(buf);
+            }
+        });
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

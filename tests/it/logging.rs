@@ -1,0 +1,185 @@
+//! The real binary, run as Lambda runs it (Runtime API, JSON log format), through successes,
+//! client errors and DynamoDB faults: its log never holds a key, a key hash or a payload, and
+//! every line carries the request id.
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+use update_log_by_ref::auth::key_hash;
+
+use crate::proxy::{Fault, FaultProxy};
+use crate::runtime_api::RuntimeApi;
+use crate::support::{endpoint, sample_log, Env, Event, Source};
+
+#[tokio::test]
+async fn logs_hold_no_secrets_and_every_line_has_the_request_id() {
+    let proxy = FaultProxy::start(endpoint()).await;
+    let env = Env::via(&proxy.url).await;
+    let key = env.api_key("acme").await;
+    env.put_log("acme", sample_log("logged")).await;
+    let api = RuntimeApi::start().await;
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_update-log-by-ref"))
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "update-log-by-ref")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_ENDPOINT_URL_DYNAMODB", &proxy.url)
+        .env("LOGS_TABLE_NAME", &env.store.tables().logs)
+        .env("API_KEYS_TABLE_NAME", &env.store.tables().api_keys)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the function");
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let lines = lines.clone();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stream).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                lines.lock().unwrap().push(line);
+            }
+        });
+    }
+
+    let secret_output = "SECRET-OUTPUT-7f3a";
+    let secret_error = "SECRET-ERROR-91bc";
+    let secret_body = "SECRET-BODY-c0de";
+    let wrong_key = "hl_SECRET-WRONG-KEY-5e5e";
+    let req = |e: Event| e.to_event();
+    let ok = || Event::patch(Source::HttpV2).reference("logged").key(&key);
+    let cases: Vec<(&str, Value, u16, Option<Fault>)> = vec![
+        (
+            "update",
+            req(ok().json(json!({"output": secret_output, "error": secret_error, "duration": 1}))),
+            200,
+            None,
+        ),
+        (
+            "wrong type",
+            req(ok().json(json!({"output": 5, "error": secret_error, "note": secret_body}))),
+            422,
+            None,
+        ),
+        (
+            "malformed",
+            req(ok().body(format!("{{\"output\": \"{secret_body}"))),
+            422,
+            None,
+        ),
+        (
+            "no reference",
+            req(Event::patch(Source::RestV1)
+                .key(&key)
+                .json(json!({"output": secret_output}))),
+            422,
+            None,
+        ),
+        (
+            "wrong key",
+            req(ok().header("x-api-key", "x").key(wrong_key)),
+            401,
+            None,
+        ),
+        (
+            "unknown key",
+            req(Event::patch(Source::HttpV2)
+                .reference("logged")
+                .key(wrong_key)),
+            401,
+            None,
+        ),
+        (
+            "unknown log",
+            req(Event::patch(Source::HttpV2)
+                .reference(secret_body)
+                .key(&key)),
+            404,
+            None,
+        ),
+        ("GET", req(ok().method("GET")), 405, None),
+        (
+            "huge",
+            req(ok().json(json!({"output": secret_output.repeat(40_000)}))),
+            413,
+            None,
+        ),
+        (
+            "throttled",
+            req(ok().json(json!({"output": secret_output}))),
+            503,
+            Some(Fault::throttled()),
+        ),
+        (
+            "reset",
+            req(ok().json(json!({"error": secret_error}))),
+            503,
+            Some(Fault::Reset),
+        ),
+        (
+            "denied",
+            req(ok().json(json!({"output": secret_output}))),
+            500,
+            Some(Fault::Error(
+                400,
+                "com.amazon.coral.service#AccessDeniedException",
+            )),
+        ),
+    ];
+    for (name, event, want, fault) in cases {
+        proxy.set(fault.unwrap_or(Fault::Pass));
+        let response = api.invoke(event).await;
+        proxy.set(Fault::Pass);
+        assert_eq!(response["statusCode"], want, "{name}: {response}");
+    }
+    child.start_kill().expect("stop the function");
+    let _ = child.wait().await;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+
+    let lines = lines.lock().unwrap().clone();
+    assert!(
+        lines.len() >= 12,
+        "one line per request at least: {lines:#?}"
+    );
+    let text = lines.join("\n");
+    for secret in [
+        key.clone(),
+        key_hash(key.as_bytes()),
+        wrong_key.to_owned(),
+        key_hash(wrong_key.as_bytes()),
+        secret_output.to_owned(),
+        secret_error.to_owned(),
+        secret_body.to_owned(),
+    ] {
+        assert!(!text.contains(&secret), "the log holds {secret:?}:\n{text}");
+    }
+    for line in &lines {
+        let parsed: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        let request_id = parsed["span"]["requestId"].as_str();
+        assert!(
+            request_id.is_some_and(|id| id.starts_with("req-")),
+            "no request id: {line}"
+        );
+    }
+    assert!(
+        text.contains("AccessDeniedException"),
+        "the 500's cause is logged"
+    );
+    eprintln!(
+        "logging: {} lines from 12 invocations; no key, hash or payload; all carry a request id",
+        lines.len()
+    );
+}

@@ -1,0 +1,157 @@
+//! A fault-injecting HTTP proxy between the SDK and DynamoDB Local: it forwards requests, or
+//! stalls, drops the connection, or answers with DynamoDB's own error responses.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// Forward to DynamoDB Local.
+    Pass,
+    /// Accept the request and never answer (DynamoDB slower than every timeout).
+    Stall,
+    /// Drop the connection without an answer.
+    Reset,
+    /// Answer with this status and DynamoDB error type (`__type`), without forwarding.
+    Error(u16, &'static str),
+}
+
+impl Fault {
+    pub fn throttled() -> Self {
+        Fault::Error(
+            400,
+            "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+        )
+    }
+}
+
+// A concrete error type: hyper's bound on boxed errors trips the compiler inside spawned tasks.
+type ProxyError = std::io::Error;
+type Upstream = Client<HttpConnector, Full<Bytes>>;
+
+pub struct FaultProxy {
+    pub url: String,
+    fault: Arc<Mutex<Fault>>,
+    requests: Arc<AtomicUsize>,
+}
+
+impl FaultProxy {
+    /// Starts on a free loopback port, on the current runtime, forwarding to `upstream`.
+    pub async fn start(upstream: &str) -> Self {
+        Self::start_on(0, upstream).await
+    }
+
+    /// Starts on `port` (0: any free one).
+    pub async fn start_on(port: u16, upstream: &str) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind proxy");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let fault = Arc::new(Mutex::new(Fault::Pass));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let client: Upstream = Client::builder(TokioExecutor::new()).build_http();
+        let upstream = upstream.to_owned();
+        let (f, r) = (fault.clone(), requests.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (fault, requests, client, upstream) =
+                    (f.clone(), r.clone(), client.clone(), upstream.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let (fault, requests, client, upstream) = (
+                            fault.clone(),
+                            requests.clone(),
+                            client.clone(),
+                            upstream.clone(),
+                        );
+                        async move {
+                            requests.fetch_add(1, Ordering::SeqCst);
+                            let current = fault.lock().expect("fault").clone();
+                            answer(current, req, client, upstream).await
+                        }
+                    });
+                    // A dropped connection is what Reset is for: its error is expected.
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self {
+            url,
+            fault,
+            requests,
+        }
+    }
+
+    pub fn set(&self, fault: Fault) {
+        *self.fault.lock().expect("fault") = fault;
+    }
+
+    /// Requests that reached the proxy so far.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+async fn answer(
+    fault: Fault,
+    req: Request<Incoming>,
+    client: Upstream,
+    upstream: String,
+) -> Result<Response<Full<Bytes>>, ProxyError> {
+    match fault {
+        Fault::Pass => forward(req, &client, &upstream).await,
+        Fault::Stall => std::future::pending::<Result<_, ProxyError>>().await,
+        Fault::Reset => Err(std::io::Error::other("injected connection reset")),
+        Fault::Error(status, kind) => {
+            let body = format!(r#"{{"__type":"{kind}","message":"injected by the fault proxy"}}"#);
+            Ok(Response::builder()
+                .status(status)
+                .header("content-type", "application/x-amz-json-1.0")
+                .header("x-amzn-requestid", "FAULTPROXY")
+                .body(Full::new(Bytes::from(body)))
+                .map_err(std::io::Error::other)?)
+        }
+    }
+}
+
+async fn forward(
+    req: Request<Incoming>,
+    client: &Upstream,
+    upstream: &str,
+) -> Result<Response<Full<Bytes>>, ProxyError> {
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(std::io::Error::other)?
+        .to_bytes();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut out = Request::builder()
+        .method(parts.method)
+        .uri(format!("{upstream}{path}"));
+    for (name, value) in &parts.headers {
+        out = out.header(name, value);
+    }
+    let out = out.body(Full::new(body)).map_err(std::io::Error::other)?;
+    let resp = client.request(out).await.map_err(std::io::Error::other)?;
+    let (parts, body) = resp.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(std::io::Error::other)?
+        .to_bytes();
+    let mut resp = Response::from_parts(parts, Full::new(body));
+    resp.headers_mut().remove("transfer-encoding");
+    Ok(resp)
+}
