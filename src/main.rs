@@ -8,5 +8,6 @@ use update_log_by_ref::store::Store;
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let app = App::new(Store::new(dynamodb_client().await, Tables::from_env()));
+    app.store.warm_up().await;
     lambda_http::run(service_fn(|req| app.handle(req))).await
 }

@@ -33,6 +33,15 @@ impl Store {
         &self.tables
     }
 
+    /// Opens the connection to DynamoDB during init, so the first invocation does not pay for
+    /// it (on AWS: a TLS handshake). One `GetItem` for a hash no key can have; its outcome is
+    /// irrelevant, a failure only means the first request connects instead.
+    pub async fn warm_up(&self) {
+        if let Err(err) = self.api_key_organization("warm-up").await {
+            tracing::warn!(cause = %err, "DynamoDB warm-up failed");
+        }
+    }
+
     /// The organization owning the key with this hash; `None` if unknown or revoked.
     pub async fn api_key_organization(&self, key_hash: &str) -> Result<Option<String>, StoreError> {
         let out = self

@@ -22,6 +22,7 @@ async fn logs_hold_no_secrets_and_every_line_has_the_request_id() {
     env.put_log("acme", sample_log("logged")).await;
     let api = RuntimeApi::start().await;
 
+    let at_spawn = proxy.requests();
     let mut child = Command::new(env!("CARGO_BIN_EXE_update-log-by-ref"))
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", &api.address)
@@ -53,6 +54,14 @@ async fn logs_hold_no_secrets_and_every_line_has_the_request_id() {
             }
         });
     }
+
+    // Init opens the DynamoDB connection with exactly one request, before the first poll.
+    api.first_poll().await;
+    assert_eq!(
+        proxy.requests() - at_spawn,
+        1,
+        "one warm-up request during init"
+    );
 
     let secret_output = "SECRET-OUTPUT-7f3a";
     let secret_error = "SECRET-ERROR-91bc";

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -12,7 +12,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 type Pending = Arc<Mutex<std::collections::HashMap<String, oneshot::Sender<Value>>>>;
 
@@ -21,6 +21,7 @@ pub struct RuntimeApi {
     pub address: String,
     events: mpsc::UnboundedSender<(String, Value)>,
     pending: Pending,
+    first_poll: watch::Receiver<Option<Instant>>,
     next_id: AtomicU64,
 }
 
@@ -33,13 +34,15 @@ impl RuntimeApi {
         let (events, queue) = mpsc::unbounded_channel::<(String, Value)>();
         let queue = Arc::new(tokio::sync::Mutex::new(queue));
         let pending: Pending = Arc::default();
+        let (polled, first_poll) = watch::channel(None);
+        let polled = Arc::new(polled);
         let p = pending.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (queue, pending) = (queue.clone(), p.clone());
+                let (queue, pending, polled) = (queue.clone(), p.clone(), polled.clone());
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        serve(req, queue.clone(), pending.clone())
+                        serve(req, queue.clone(), pending.clone(), polled.clone())
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -51,8 +54,22 @@ impl RuntimeApi {
             address,
             events,
             pending,
+            first_poll,
             next_id: AtomicU64::new(1),
         }
+    }
+
+    /// When the function first asked for an invocation, that is, finished its init.
+    pub async fn first_poll(&self) -> Instant {
+        let mut first_poll = self.first_poll.clone();
+        let polled = tokio::time::timeout(
+            Duration::from_secs(30),
+            first_poll.wait_for(Option::is_some),
+        )
+        .await
+        .expect("the function finished init within 30 s")
+        .expect("runtime API running");
+        polled.expect("polled")
     }
 
     /// Delivers `event` and waits for the function's response (or error) document.
@@ -72,9 +89,15 @@ async fn serve(
     req: Request<Incoming>,
     queue: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, Value)>>>,
     pending: Pending,
+    polled: Arc<watch::Sender<Option<Instant>>>,
 ) -> Result<Response<Full<Bytes>>, std::io::Error> {
     let path = req.uri().path().to_owned();
     if path.ends_with("/runtime/invocation/next") {
+        polled.send_if_modified(|first| {
+            let fresh = first.is_none();
+            first.get_or_insert_with(Instant::now);
+            fresh
+        });
         let Some((id, event)) = queue.lock().await.recv().await else {
             return Err(std::io::Error::other("runtime API stopped"));
         };
