@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Checks the SAM deployment offline: validates and lints template.yaml, runs `sam build`, and asserts
+# the built bootstrap is an arm64 (aarch64) ELF executable. Installs what is missing (pip, rustup).
+# Needs no AWS account or credentials.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+export SAM_CLI_TELEMETRY=0
+# `sam validate` wants a region even though --lint runs offline; any region will do.
+export AWS_REGION="${AWS_REGION:-us-east-1}"
+
+pip_install() {
+  log "installing $* (pip)"
+  python3 -m pip install --quiet --disable-pip-version-check "$@"
+}
+command -v sam >/dev/null || pip_install aws-sam-cli
+command -v cfn-lint >/dev/null || pip_install cfn-lint
+ensure_cargo_lambda
+if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+  log "adding the rustup target aarch64-unknown-linux-gnu"
+  rustup target add aarch64-unknown-linux-gnu
+fi
+
+log "sam validate --lint"
+sam validate --lint --region "$AWS_REGION"
+log "cfn-lint template.yaml"
+cfn-lint template.yaml
+
+log "sam build (cargo lambda, release, arm64)"
+build_log="$(mktemp)"
+trap 'rm -f "$build_log"' EXIT
+started=$SECONDS
+if ! sam build >"$build_log" 2>&1; then
+  tail -n 40 "$build_log" >&2
+  echo "sam build failed" >&2
+  exit 1
+fi
+log "sam build: $((SECONDS - started)) s"
+
+bootstrap=.aws-sam/build/UpdateLogByRefFunction/bootstrap
+[ -f "$bootstrap" ] && [ -x "$bootstrap" ] || { echo "$bootstrap is missing or not executable" >&2; exit 1; }
+# ELF header: magic, class 2 (64-bit), data 1 (little-endian), e_type 2 or 3 (executable or PIE),
+# e_machine 183 (AArch64).
+read -r -a header <<<"$(od -An -tu1 -N20 "$bootstrap" | tr '\n' ' ')"
+if [ "${header[0]:-}" != 127 ] || [ "${header[1]:-}" != 69 ] || [ "${header[2]:-}" != 76 ] ||
+  [ "${header[3]:-}" != 70 ] || [ "${header[4]:-}" != 2 ] || [ "${header[5]:-}" != 1 ] ||
+  { [ "${header[16]:-}" != 2 ] && [ "${header[16]:-}" != 3 ]; } ||
+  [ "${header[18]:-}" != 183 ] || [ "${header[19]:-}" != 0 ]; then
+  echo "$bootstrap is not an aarch64 ELF executable" >&2
+  command -v file >/dev/null && file "$bootstrap" >&2
+  exit 1
+fi
+if command -v file >/dev/null; then
+  log "$(file -b "$bootstrap" | cut -d, -f1-2)"
+fi
+log "ok: $bootstrap is an aarch64 ELF executable ($(du -k "$bootstrap" | cut -f1) KiB)"
