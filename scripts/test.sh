@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole suite: installs what is missing, checks formatting and lints, runs every test,
-# then checks the SAM template and build.
+# fuzzes the served function against openapi.yaml, then checks the SAM template and build.
 # The tests start their own DynamoDB Local on a free port.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -14,5 +14,7 @@ log "cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
 log "cargo test"
 cargo test --locked
+log "schemathesis against openapi.yaml"
+bash scripts/schemathesis.sh
 log "SAM: validate, lint, build"
 bash scripts/sam-check.sh

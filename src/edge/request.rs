@@ -176,7 +176,8 @@ fn duration(value: Value) -> Result<f64, FieldError> {
             format!("Value error, duration must be 0 or at least {MIN_POSITIVE_DURATION:e}"),
         ));
     }
-    Ok(d)
+    // -0 is a valid 0; store it as 0 so that no client reads back a negative-looking duration.
+    Ok(if d == 0.0 { 0.0 } else { d })
 }
 
 /// Where the JSON went wrong, as FastAPI reports it: an offset, the body's end for a truncated

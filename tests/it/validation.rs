@@ -164,3 +164,41 @@ async fn all_problems_are_listed_together() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn durations_round_trip_exactly_and_the_range_edges_hold() {
+    let env = Env::new().await;
+    let key = env.api_key("acme").await;
+    env.put_log("acme", sample_log("v")).await;
+    let send = |raw: &str| {
+        Event::patch(SOURCES[1])
+            .reference("v")
+            .key(&key)
+            .body(format!("{{\"duration\": {raw}}}"))
+            .request()
+    };
+    for (raw, want) in [
+        ("1e-130", Some(1e-130_f64)),
+        ("1e125", Some(1e125)),
+        ("120.88995980580641", Some(120.88995980580641)),
+        ("9.014274576114835e-20", Some(9.014274576114835e-20)),
+        ("-0.0", Some(0.0)),
+        ("9.999999999999999e-131", None),
+        ("1.0000000000000001e125", None),
+    ] {
+        let (status, body, _) = env.send(send(raw)).await;
+        match want {
+            Some(d) => {
+                assert_eq!(status, 200, "{raw}: {body}");
+                let got = body["duration"].as_f64().unwrap();
+                assert_eq!(got.to_bits(), d.to_bits(), "{raw} came back as {got:?}");
+                let stored = env.stored("v").await.unwrap().log.duration.unwrap();
+                assert_eq!(stored.to_bits(), d.to_bits(), "{raw} stored as {stored:?}");
+            }
+            None => {
+                assert_eq!(status, 422, "{raw}: {body}");
+                assert_eq!(body["detail"][0]["loc"], json!(["body", "duration"]));
+            }
+        }
+    }
+}

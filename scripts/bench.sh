@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The benchmark (benches/lambda.rs): the release function run as Lambda runs it, through a Runtime
+# API emulator on loopback, against DynamoDB Local, beside its floors, sizes and goals. Prints a
+# table and writes bench/results.json and bench/results.md. Not part of the test suite: a missed
+# goal prints MISS and never fails the run. About two minutes after the builds on 2 cores.
+# BENCH_RUNS, BENCH_WARM and BENCH_LONG shrink it for a quick look (results use the defaults).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+ensure_dynamodb_local
+ensure_cargo_lambda
+if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+  log "adding the aarch64-unknown-linux-gnu target"
+  rustup target add aarch64-unknown-linux-gnu
+fi
+
+log "building the release function and the no-op function"
+cargo build --locked --release --bin update-log-by-ref --example noop-function
+# Measure these exact builds: `cargo bench` rebuilds target/release/update-log-by-ref with the
+# dev-dependencies' features, and other builds may replace it while the benchmark runs.
+mkdir -p target/bench
+cp target/release/update-log-by-ref target/release/examples/noop-function target/bench/
+
+log "building the arm64 deployment zip"
+cargo lambda build --release --arm64 --output-format zip --bin update-log-by-ref
+zip="$ROOT/target/lambda/update-log-by-ref/bootstrap.zip"
+[ -f "$zip" ] || { echo "cargo lambda did not produce $zip" >&2; exit 1; }
+
+log "cargo bench --bench lambda"
+BENCH_FUNCTION_BIN="$ROOT/target/bench/update-log-by-ref" \
+  BENCH_NOOP_BIN="$ROOT/target/bench/noop-function" \
+  BENCH_ZIP="$zip" \
+  cargo bench --locked --bench lambda
