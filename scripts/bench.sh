@@ -17,8 +17,7 @@ fi
 
 log "building the release function and the no-op function"
 cargo build --locked --release --bin update-log-by-ref --example noop-function
-# Measure these exact builds: `cargo bench` rebuilds target/release/update-log-by-ref with the
-# dev-dependencies' features, and other builds may replace it while the benchmark runs.
+# Measure these exact builds, whatever another build leaves in target/release meanwhile.
 mkdir -p target/bench
 cp target/release/update-log-by-ref target/release/examples/noop-function target/bench/
 
