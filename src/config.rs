@@ -5,6 +5,9 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::config::SharedHttpClient;
+use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 
 /// Table names, from `LOGS_TABLE_NAME` and `API_KEYS_TABLE_NAME`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,9 +74,41 @@ pub async fn admin_client() -> aws_sdk_dynamodb::Client {
 
 async fn client_with(timeouts: TimeoutConfig) -> aws_sdk_dynamodb::Client {
     let shared = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client())
         .timeout_config(timeouts)
         .retry_config(retry_config())
         .load()
         .await;
     aws_sdk_dynamodb::Client::new(&shared)
+}
+
+/// The roots of Amazon Trust Services (Amazon Root CA 1–4, Starfield Services Root CA G2), which
+/// every AWS endpoint's certificate chains to.
+const AMAZON_TRUST_SERVICES: &str = include_str!("amazon-trust-services.pem");
+
+/// The SDK's HTTPS client, built to start fast: rustls on `ring`, trusting Amazon's five roots
+/// instead of reading and parsing the system's whole bundle (~150 certificates) at start-up.
+/// With an HTTPS endpoint override (`AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL`), which may
+/// be served by anyone, the system's roots are trusted as usual.
+pub fn http_client() -> SharedHttpClient {
+    let trust_store = if https_endpoint_override() {
+        TrustStore::default()
+    } else {
+        TrustStore::empty().with_pem_certificate(AMAZON_TRUST_SERVICES.as_bytes())
+    };
+    let tls_context = TlsContext::builder()
+        .with_trust_store(trust_store)
+        .build()
+        .expect("a trust store without extra server names always builds");
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .tls_context(tls_context)
+        .build_https()
+}
+
+fn https_endpoint_override() -> bool {
+    ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .any(|url| url.trim().to_ascii_lowercase().starts_with("https:"))
 }

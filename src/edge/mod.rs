@@ -37,7 +37,14 @@ impl App {
                 err.into_response()
             }
         };
-        tracing::info!(status = resp.status().as_u16(), "request handled");
+        // Successes are the bulk and need no line each (X-Ray and API Gateway see them);
+        // every refusal gets one, so a client's mistakes can be traced.
+        let status = resp.status().as_u16();
+        if resp.status().is_success() {
+            tracing::debug!(status, "request handled");
+        } else {
+            tracing::info!(status, "request refused");
+        }
         Ok(resp)
     }
 

@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::Client;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 use update_log_by_ref::auth::key_hash;
-use update_log_by_ref::config::{retry_config, timeout_config, Tables};
+use update_log_by_ref::config::{http_client, retry_config, timeout_config, Tables};
 use update_log_by_ref::edge::App;
 use update_log_by_ref::model::{Log, StoredLog};
 use update_log_by_ref::store::Store;
@@ -115,6 +115,7 @@ pub fn client_for(endpoint: &str, counter: &CallCounter) -> Client {
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
         .endpoint_url(endpoint)
+        .http_client(http_client())
         .timeout_config(timeout_config())
         .retry_config(retry_config())
         .interceptor(counter.clone())
