@@ -58,13 +58,10 @@ impl App {
         if req.body().len() > request::MAX_BODY_BYTES {
             return Err(ApiError::PayloadTooLarge);
         }
-        let keys: Vec<&[u8]> = req
-            .headers()
-            .get_all("x-api-key")
-            .iter()
-            .map(|v| v.as_bytes())
-            .collect();
-        let caller = self.auth.authenticate(&self.store, &keys).await?;
+        let caller = self
+            .auth
+            .authenticate(&self.store, &presented_keys(req))
+            .await?;
         let command = request::parse(req)?;
         let stored = self
             .store
@@ -77,6 +74,15 @@ impl App {
             .await?;
         Ok(response::updated(stored))
     }
+}
+
+/// Every `X-API-KEY` value of a request (header names are case-insensitive).
+pub fn presented_keys(req: &Request) -> Vec<&[u8]> {
+    req.headers()
+        .get_all("x-api-key")
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect()
 }
 
 /// Any path whose last segment is `logs`: `/logs`, `/v4/logs`, a stage (`/Prod/logs`) or

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use update_log_by_ref::auth::key_hash;
 use update_log_by_ref::config::Tables;
+use update_log_by_ref::edge::presented_keys;
 use update_log_by_ref::model::Log;
 use update_log_by_ref::store::Store;
 
@@ -226,12 +227,7 @@ fn check_event(name: &str, exp: &Expectation, api_key: &str, req: &Request) -> V
             exp.source
         ));
     }
-    let keys: Vec<&[u8]> = req
-        .headers()
-        .get_all("x-api-key")
-        .iter()
-        .map(|v| v.as_bytes())
-        .collect();
+    let keys = presented_keys(req);
     let want_keys: Vec<&[u8]> = if exp.api_key {
         vec![api_key.as_bytes()]
     } else {
