@@ -19,7 +19,7 @@ pub const CACHE_CAPACITY: usize = 1024;
 
 /// Lowercase hex SHA-256 of a raw key: the `key_hash` stored in the API keys table.
 pub fn key_hash(raw_key: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(raw_key))
+    hex::encode(Sha256::digest(raw_key))
 }
 
 /// The caller, once authenticated.
@@ -114,5 +114,17 @@ impl KeyCache {
             }
         }
         entries.insert(hash, (organization, now + ttl));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The storage contract: `key_hash` is the lowercase hex SHA-256 of the raw key.
+    #[test]
+    fn key_hash_is_lowercase_hex_sha256() {
+        assert_eq!(
+            super::key_hash(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }
