@@ -42,3 +42,20 @@ start_dynamodb_local() {
   DYNAMODB_LOCAL_PID=$!
   wait_for_port "$1" 60
 }
+
+# Points the SDK and logs-admin at a DynamoDB Local on port $1, starts it (DYNAMODB_LOCAL_PID:
+# the caller's cleanup stops it), builds the binaries and creates the tables. Sets ADMIN.
+start_local_stack() {
+  export AWS_REGION="${AWS_REGION:-us-east-1}"
+  export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-local}"
+  export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local}"
+  export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$1"
+  export LOGS_TABLE_NAME="${LOGS_TABLE_NAME:-logs}"
+  export API_KEYS_TABLE_NAME="${API_KEYS_TABLE_NAME:-api_keys}"
+  log "starting DynamoDB Local on port $1"
+  start_dynamodb_local "$1"
+  log "building (cargo build --bins)"
+  cargo build --quiet --bins
+  ADMIN="$ROOT/target/debug/logs-admin"
+  "$ADMIN" create-tables >/dev/null
+}

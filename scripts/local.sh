@@ -10,32 +10,21 @@ ensure_cargo_lambda
 
 DYNAMODB_PORT="${DYNAMODB_PORT:-$(free_port)}"
 WATCH_PORT="${WATCH_PORT:-9000}"
-export AWS_REGION="${AWS_REGION:-us-east-1}"
-export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-local}"
-export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local}"
-export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DYNAMODB_PORT"
-export LOGS_TABLE_NAME="${LOGS_TABLE_NAME:-logs}"
-export API_KEYS_TABLE_NAME="${API_KEYS_TABLE_NAME:-api_keys}"
 
 pids=()
 cleanup() {
   trap - EXIT INT TERM
   log "stopping"
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}" "${DYNAMODB_LOCAL_PID:-}"; do
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  done
   wait 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
 
-log "starting DynamoDB Local on port $DYNAMODB_PORT"
-start_dynamodb_local "$DYNAMODB_PORT"
-pids+=("$DYNAMODB_LOCAL_PID")
-
-log "building"
-cargo build --quiet --bins
-admin=target/debug/logs-admin
-"$admin" create-tables
-API_KEY="$("$admin" create-api-key --organization dev-org 2>/dev/null)"
-"$admin" put-log --organization dev-org >/dev/null <<'JSON'
+start_local_stack "$DYNAMODB_PORT"
+API_KEY="$("$ADMIN" create-api-key --organization dev-org 2>/dev/null)"
+"$ADMIN" put-log --organization dev-org >/dev/null <<'JSON'
 {
   "reference_id": "sample-1",
   "project": "local-demo",

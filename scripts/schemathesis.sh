@@ -23,22 +23,16 @@ command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
 
 DYNAMODB_PORT="$(free_port)"
 WATCH_PORT="$(free_port)"
-export AWS_REGION="${AWS_REGION:-us-east-1}"
-export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-local}"
-export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local}"
-export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DYNAMODB_PORT"
-export LOGS_TABLE_NAME=logs API_KEYS_TABLE_NAME=api_keys
 export AWS_LAMBDA_LOG_LEVEL="${AWS_LAMBDA_LOG_LEVEL:-WARN}"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/schemathesis.XXXXXX")"
-pids=()
 watch_pid=""
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
   # cargo lambda watch leads its own process group (setsid): stop the group, function included.
   [ -n "$watch_pid" ] && { kill -TERM -- "-$watch_pid" 2>/dev/null || true; }
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  [ -n "${DYNAMODB_LOCAL_PID:-}" ] && { kill -TERM "$DYNAMODB_LOCAL_PID" 2>/dev/null || true; }
   wait 2>/dev/null || true
   if [ "$status" -ne 0 ] && [ -s "$WORK/function.log" ]; then
     log "last lines of the function's log ($WORK/function.log):"
@@ -52,18 +46,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-log "starting DynamoDB Local on port $DYNAMODB_PORT"
-start_dynamodb_local "$DYNAMODB_PORT"
-pids+=("$DYNAMODB_LOCAL_PID")
-
-log "building (cargo build --bins)"
-cargo build --quiet --bins
-admin=target/debug/logs-admin
-"$admin" create-tables >/dev/null
-"$admin" create-api-key --organization org-a --key "$API_KEY" >/dev/null 2>&1
+start_local_stack "$DYNAMODB_PORT"
+"$ADMIN" create-api-key --organization org-a --key "$API_KEY" >/dev/null 2>&1
 # The reference ids of openapi.yaml's examples: a full log, a bare one (mostly nulls, config null)
 # and one of another organization (a 404 for org-a). Random ids reach the missing-log 404.
-"$admin" put-log --organization org-a >/dev/null <<'JSON'
+"$ADMIN" put-log --organization org-a >/dev/null <<'JSON'
 {
   "reference_id": "example-chat-1",
   "id": "data_example1",
@@ -111,9 +98,9 @@ admin=target/debug/logs-admin
   "batch_ids": ["batch_1"]
 }
 JSON
-echo '{"reference_id": "example-pending-2"}' | "$admin" put-log --organization org-a >/dev/null
+echo '{"reference_id": "example-pending-2"}' | "$ADMIN" put-log --organization org-a >/dev/null
 echo '{"reference_id": "example-other-org-3", "tool_choice": "auto"}' |
-  "$admin" put-log --organization org-b >/dev/null
+  "$ADMIN" put-log --organization org-b >/dev/null
 
 log "starting cargo lambda watch on port $WATCH_PORT"
 setsid cargo lambda watch --quiet --ignore-changes --invoke-address 127.0.0.1 \
