@@ -112,3 +112,18 @@ fn https_endpoint_override() -> bool {
         .filter_map(|name| std::env::var(name).ok())
         .any(|url| url.trim().to_ascii_lowercase().starts_with("https:"))
 }
+
+#[cfg(test)]
+mod tests {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+
+    /// The embedded trust store parses: five certificates, none malformed.
+    #[test]
+    fn amazon_roots_parse() {
+        let certs: Vec<_> = CertificateDer::pem_slice_iter(super::AMAZON_TRUST_SERVICES.as_bytes())
+            .collect::<Result<_, _>>()
+            .expect("valid PEM");
+        assert_eq!(certs.len(), 5);
+    }
+}
