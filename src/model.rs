@@ -112,8 +112,11 @@ impl Log {
 
     /// Reads a stored item. Internal and unknown attributes are dropped: only spec fields survive.
     pub fn from_item(item: Item) -> Result<Self, StoreError> {
-        serde_dynamo::from_item(item).map_err(|e| {
-            StoreError::Internal(format!("stored log does not match the Log model: {e}"))
+        // The decoder's message may quote the stored value: keep it out of the log.
+        serde_dynamo::from_item(item).map_err(|_| {
+            StoreError::Internal(
+                "stored log does not match the Log model: a field has the wrong type".into(),
+            )
         })
     }
 

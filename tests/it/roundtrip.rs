@@ -3,7 +3,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{json, Value};
 
-use crate::support::{client_for, endpoint, CallCounter, Env, Event, SOURCES};
+use crate::support::{capture_logs, client_for, endpoint, CallCounter, Env, Event, SOURCES};
 
 fn full_log(reference_id: &str, judgment: Value, tool_choice: Value) -> Value {
     json!({
@@ -204,4 +204,29 @@ async fn items_written_by_other_services_are_read_as_they_are() {
     assert_eq!(body["error"], "boom");
     assert!(body.get("writer_internal_flag").is_none());
     assert!(body.get("organization_id").is_none());
+}
+
+#[tokio::test]
+async fn a_wrongly_typed_stored_field_is_a_500_whose_log_quotes_nothing() {
+    let env = Env::new().await;
+    let key = env.api_key("acme").await;
+    let client = client_for(endpoint(), &CallCounter::default());
+    client
+        .put_item()
+        .table_name(&env.store.tables().logs)
+        .item("reference_id", AttributeValue::S("bad-type".into()))
+        .item("organization_id", AttributeValue::S("acme".into()))
+        .item("tokens", AttributeValue::S("SECRET-STORED-TEXT".into()))
+        .send()
+        .await
+        .unwrap();
+    let event = Event::patch(SOURCES[0])
+        .reference("bad-type")
+        .key(&key)
+        .json(json!({"output": "x"}));
+    let ((status, body, _), logs) = capture_logs(env.send(event.request())).await;
+    assert_eq!(status, 500);
+    assert_eq!(body, json!({"detail": "Internal server error."}));
+    assert!(logs.contains("does not match the Log model"), "{logs}");
+    assert!(!logs.contains("SECRET-STORED-TEXT"), "{logs}");
 }
