@@ -13,8 +13,14 @@ cargo fmt --check
 log "cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
 log "cargo test"
-cargo test --locked
+results="$(mktemp)"
+trap 'rm -f "$results"' EXIT
+cargo test --locked 2>&1 | tee "$results"
 log "schemathesis against openapi.yaml"
 bash scripts/schemathesis.sh
 log "SAM: validate, lint, build"
 bash scripts/sam-check.sh
+
+# One closing line for the whole suite: the Rust tests' totals (schemathesis and SAM passed above).
+total() { grep -E '^test result:' "$results" | grep -oE "[0-9]+ $1" | awk '{n += $1} END {print n + 0}'; }
+echo "tests: $(total passed) passed, $(total failed) failed"
