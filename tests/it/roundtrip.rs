@@ -166,23 +166,21 @@ async fn items_written_by_other_services_are_read_as_they_are() {
     // Another writer may store nulls as NULL and extra attributes of its own.
     let env = Env::new().await;
     let key = env.api_key("acme").await;
-    let client = client_for(endpoint(), &CallCounter::default());
-    client
-        .put_item()
-        .table_name(&env.store.tables().logs)
-        .item("reference_id", AttributeValue::S("foreign".into()))
-        .item("organization_id", AttributeValue::S("acme".into()))
-        .item("id", AttributeValue::S("data_foreign".into()))
-        .item("output", AttributeValue::Null(true))
-        .item("judgment", AttributeValue::N("3".into()))
-        .item(
-            "inputs",
-            AttributeValue::M([("k".to_string(), AttributeValue::N("1.50".into()))].into()),
-        )
-        .item("writer_internal_flag", AttributeValue::Bool(true))
-        .send()
-        .await
-        .unwrap();
+    put_raw(
+        &env,
+        "foreign",
+        [
+            ("id", AttributeValue::S("data_foreign".into())),
+            ("output", AttributeValue::Null(true)),
+            ("judgment", AttributeValue::N("3".into())),
+            (
+                "inputs",
+                AttributeValue::M([("k".to_string(), AttributeValue::N("1.50".into()))].into()),
+            ),
+            ("writer_internal_flag", AttributeValue::Bool(true)),
+        ],
+    )
+    .await;
     let (status, body, resp) = env
         .send(
             Event::patch(SOURCES[1])
@@ -210,16 +208,12 @@ async fn items_written_by_other_services_are_read_as_they_are() {
 async fn a_wrongly_typed_stored_field_is_a_500_whose_log_quotes_nothing() {
     let env = Env::new().await;
     let key = env.api_key("acme").await;
-    let client = client_for(endpoint(), &CallCounter::default());
-    client
-        .put_item()
-        .table_name(&env.store.tables().logs)
-        .item("reference_id", AttributeValue::S("bad-type".into()))
-        .item("organization_id", AttributeValue::S("acme".into()))
-        .item("tokens", AttributeValue::S("SECRET-STORED-TEXT".into()))
-        .send()
-        .await
-        .unwrap();
+    put_raw(
+        &env,
+        "bad-type",
+        [("tokens", AttributeValue::S("SECRET-STORED-TEXT".into()))],
+    )
+    .await;
     let event = Event::patch(SOURCES[0])
         .reference("bad-type")
         .key(&key)
@@ -229,4 +223,22 @@ async fn a_wrongly_typed_stored_field_is_a_500_whose_log_quotes_nothing() {
     assert_eq!(body, json!({"detail": "Internal server error."}));
     assert!(logs.contains("does not match the Log model"), "{logs}");
     assert!(!logs.contains("SECRET-STORED-TEXT"), "{logs}");
+}
+
+/// Writes an item as another service might, bypassing the Log model: acme's log `reference`
+/// with `attributes`.
+async fn put_raw<const N: usize>(
+    env: &Env,
+    reference: &str,
+    attributes: [(&str, AttributeValue); N],
+) {
+    let mut put = client_for(endpoint(), &CallCounter::default())
+        .put_item()
+        .table_name(&env.store.tables().logs)
+        .item("reference_id", AttributeValue::S(reference.into()))
+        .item("organization_id", AttributeValue::S("acme".into()));
+    for (name, value) in attributes {
+        put = put.item(name, value);
+    }
+    put.send().await.expect("raw put");
 }
