@@ -1356,17 +1356,7 @@ impl Report {
 
     fn markdown(&self) -> String {
         let mut out = String::from("# Benchmark results\n\n");
-        out += &format!(
-            "Produced by `scripts/bench.sh` ({}), {} CPUs ({}), Linux {}, load average {} at the \
-             start and {} at the end, {:.0} s.\n\n",
-            self.machine.date,
-            self.machine.nproc,
-            self.machine.cpu,
-            self.machine.kernel,
-            self.machine.load_start,
-            self.machine.load_end,
-            self.machine.seconds
-        );
+        out += &format!("Produced by `scripts/bench.sh`: {}.\n\n", self.header());
         out += &format!(
             "The release `update-log-by-ref` binary, started {} times as Lambda starts it (Runtime \
              API on loopback, text logs at INFO), on DynamoDB Local; {} warm invocations per start \
