@@ -9,6 +9,7 @@ mod contract;
 mod faults;
 mod fixtures;
 mod hostile;
+mod if_match;
 mod isolation;
 mod limits;
 mod logging;
