@@ -62,14 +62,15 @@ pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
 /// The operator tool's client: same chain, but patient. Table creation can take seconds, and
 /// a retried `CreateTable` whose first attempt did succeed would misreport what happened.
 pub async fn admin_client() -> aws_sdk_dynamodb::Client {
-    client_with(
-        TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .operation_attempt_timeout(Duration::from_secs(30))
-            .operation_timeout(Duration::from_secs(60))
-            .build(),
-    )
-    .await
+    client_with(admin_timeout_config()).await
+}
+
+pub fn admin_timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(Duration::from_secs(30))
+        .operation_timeout(Duration::from_secs(60))
+        .build()
 }
 
 async fn client_with(timeouts: TimeoutConfig) -> aws_sdk_dynamodb::Client {

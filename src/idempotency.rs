@@ -4,8 +4,8 @@
 //!
 //! The log remembers its latest request (`request_token`, `request_digest`). An update with
 //! `If-Match` naming one version also leaves a fingerprint in the slot of the version it makes
-//! (`rr0` … `rr15`, version mod 16), so its landing is still recognised after up to 15 later
-//! versions: a retry after a concurrent writer is a replay, not a false 412.
+//! (`rr0` … `rr31`, version mod 32), so its landing is still recognised after up to 31 later
+//! versions: a retry after concurrent writers is a replay, not a false 412.
 
 use sha2::{Digest, Sha256};
 
@@ -15,7 +15,7 @@ use crate::model::{LogUpdate, RequestMark};
 /// Idempotency keys: 1 to 255 printable ASCII characters.
 pub const MAX_KEY_CHARS: usize = 255;
 /// Slots of the version ring.
-pub const RING_SLOTS: u64 = 16;
+pub const RING_SLOTS: u64 = 32;
 
 /// The token and digest one request stores with its update.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,11 +53,12 @@ impl RequestToken {
         &self.mark
     }
 
-    /// What the version ring holds for this request: token and digest in 8 bytes of hash, so a
-    /// same-key request with another body never matches.
+    /// What the version ring holds for this request: token and digest in 6 bytes of hash (small,
+    /// as every slot adds to the item's size and write cost), so a same-key request with another
+    /// body does not match.
     pub fn fingerprint(&self) -> String {
         let both = format!("{}:{}", self.mark.token, self.mark.digest);
-        hex_prefix(both.as_bytes(), 8)
+        hex_prefix(both.as_bytes(), 6)
     }
 }
 
@@ -111,8 +112,8 @@ mod tests {
     }
 
     #[test]
-    fn the_ring_wraps_every_sixteen_versions() {
+    fn the_ring_wraps_every_thirty_two_versions() {
         assert_eq!(ring_attribute(3), "rr3");
-        assert_eq!(ring_attribute(19), "rr3");
+        assert_eq!(ring_attribute(35), "rr3");
     }
 }

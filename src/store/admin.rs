@@ -1,14 +1,14 @@
 //! The operator's writes and reads (`logs-admin`): tables, API keys, and whole logs.
 
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType, TableStatus as SdkTableStatus,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus as SdkTableStatus,
 };
 
 use super::{classify, Store};
 use crate::error::StoreError;
-use crate::model::{log_key, Log, StoredLog, LOG_KEY, ORGANIZATION_ID};
+use crate::model::{log_key, Item, Log, StoredLog, LOG_KEY, ORGANIZATION_ID};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -96,7 +96,9 @@ impl Store {
         )))
     }
 
-    /// Stores a new API key by its hash; the raw key is never stored.
+    /// Stores a new API key by its hash; the raw key is never stored. A key already registered
+    /// with this organization and creation time is this call's own earlier attempt (a retry
+    /// after a lost answer), not a duplicate.
     pub async fn put_api_key(
         &self,
         key_hash: &str,
@@ -114,12 +116,28 @@ impl Store {
             )
             .item("created_at", AttributeValue::S(created_at.to_owned()))
             .condition_expression("attribute_not_exists(key_hash)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Err(AdminError::KeyExists),
-            Err(e) => Err(classify("PutItem api key", e).into()),
+            Err(e) => match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                    let old = failed.item().unwrap_or(&Item::new()).clone();
+                    let same = |name: &str, want: &str| {
+                        old.get(name)
+                            .and_then(|v| v.as_s().ok())
+                            .map(String::as_str)
+                            == Some(want)
+                    };
+                    if same(ORGANIZATION_ID, organization_id) && same("created_at", created_at) {
+                        Ok(())
+                    } else {
+                        Err(AdminError::KeyExists)
+                    }
+                }
+                _ => Err(classify("PutItem api key", e).into()),
+            },
         }
     }
 
@@ -191,8 +209,4 @@ impl Store {
             .map_err(|e| classify("GetItem log", e))?;
         out.item.map(StoredLog::from_item).transpose()
     }
-}
-
-fn is_condition_failure<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
-    err.code() == Some("ConditionalCheckFailedException")
 }

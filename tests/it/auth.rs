@@ -6,7 +6,7 @@ use serde_json::json;
 use update_log_by_ref::auth::{key_hash, Authenticator};
 use update_log_by_ref::edge::App;
 
-use crate::support::{sample_log, Env, Event, Source, SOURCES};
+use crate::support::{capture_logs, sample_log, Env, Event, Source, SOURCES};
 
 #[tokio::test]
 async fn missing_unknown_and_revoked_keys_get_401_before_anything_else() {
@@ -174,4 +174,48 @@ async fn the_cache_stays_within_its_capacity() {
     assert!(env.app.auth.cached_entries() <= 4);
     let event = Event::patch(SOURCES[0]).reference("cap").key(&key);
     assert_eq!(env.send(event.request()).await.0, 200);
+}
+
+/// A key whose stored organization id breaks the rules (a `#` would let its log keys collide
+/// with another organization's) is refused, and the operator is told why.
+#[tokio::test]
+async fn a_key_of_an_invalid_organization_id_is_refused() {
+    let env = Env::new().await;
+    let victim = env.api_key("acme").await;
+    env.put_log("acme", sample_log("x#y")).await;
+    let before = env.stored("acme", "x#y").await.unwrap();
+    // "acme#x" + "#" + "y" would address acme's "x#y".
+    let forged = "forged-key-of-acme#x";
+    env.store
+        .put_api_key(
+            &key_hash(forged.as_bytes()),
+            "acme#x",
+            "2026-01-01T00:00:00Z",
+        )
+        .await
+        .unwrap();
+    let (resp, logs) = capture_logs(
+        env.send(
+            Event::patch(Source::HttpV2)
+                .reference("y")
+                .key(forged)
+                .json(json!({"output": "forged"}))
+                .request(),
+        ),
+    )
+    .await;
+    assert_eq!(resp.0, 401, "{}", resp.1);
+    assert!(logs.contains("organization id is invalid"), "{logs}");
+    assert!(!logs.contains(forged), "{logs}");
+    assert_eq!(env.stored("acme", "x#y").await.unwrap(), before);
+    // The acme key itself still works on it.
+    let (status, _, _) = env
+        .send(
+            Event::patch(Source::HttpV2)
+                .reference("x#y")
+                .key(&victim)
+                .request(),
+        )
+        .await;
+    assert_eq!(status, 200);
 }

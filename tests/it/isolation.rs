@@ -87,3 +87,49 @@ async fn no_spelling_of_a_reference_id_crosses_organizations() {
     }
     eprintln!("isolation: {tried} foreign attempts, 0 reached another organization's log");
 }
+
+/// The same reference id in two organizations is two logs: each key updates its own.
+#[tokio::test]
+async fn the_same_reference_id_in_two_organizations_is_two_independent_logs() {
+    let env = Env::new().await;
+    let acme = env.api_key("acme").await;
+    let globex = env.api_key("globex").await;
+    for org in ["acme", "globex"] {
+        env.put_log(
+            org,
+            json!({"reference_id": "run-1", "id": format!("data_{org}")}),
+        )
+        .await;
+    }
+    let send = |key: &str, output: &str| {
+        Event::patch(SOURCES[1])
+            .reference("run-1")
+            .key(key)
+            .json(json!({ "output": output }))
+            .request()
+    };
+    for round in 1..=2 {
+        let (status, body, resp) = env.send(send(&acme, &format!("acme {round}"))).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["id"], "data_acme");
+        assert_eq!(resp.headers()["etag"], format!("\"{round}\""));
+    }
+    let (status, body, resp) = env.send(send(&globex, "globex 1")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"], "data_globex");
+    assert_eq!(
+        resp.headers()["etag"],
+        "\"1\"",
+        "globex's log has its own versions"
+    );
+    let acme_log = env.stored("acme", "run-1").await.unwrap();
+    let globex_log = env.stored("globex", "run-1").await.unwrap();
+    assert_eq!(
+        (acme_log.log.output.as_deref(), acme_log.version),
+        (Some("acme 2"), 2)
+    );
+    assert_eq!(
+        (globex_log.log.output.as_deref(), globex_log.version),
+        (Some("globex 1"), 1)
+    );
+}

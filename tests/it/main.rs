@@ -6,6 +6,7 @@
 mod admin_cli;
 mod auth;
 mod contract;
+mod exactly_once;
 mod faults;
 mod fixtures;
 mod hostile;

@@ -23,9 +23,40 @@ pub enum Fault {
     Reset,
     /// Answer with this status and DynamoDB error type (`__type`), without forwarding.
     Error(u16, &'static str),
+    /// Forward the next this many `UpdateItem`s, then drop DynamoDB's answer: the write lands,
+    /// the caller never hears so. Other operations pass.
+    LoseUpdateAnswers(usize),
+    /// The same for every `every`-th `UpdateItem` (counting from the first one seen).
+    LoseEveryNthUpdateAnswer { every: usize, seen: usize },
+    /// Forward, then drop the answer (what the two above do to one request).
+    LoseAnswer,
 }
 
 impl Fault {
+    /// The fault for one request, counting it against a fault that spans requests.
+    fn for_request(&mut self, is_update: bool) -> Fault {
+        match self {
+            Fault::LoseUpdateAnswers(left) if is_update && *left > 0 => {
+                *left -= 1;
+                Fault::LoseAnswer
+            }
+            Fault::LoseEveryNthUpdateAnswer { every, seen } if is_update => {
+                *seen += 1;
+                if *seen % *every == 0 {
+                    Fault::LoseAnswer
+                } else {
+                    Fault::Pass
+                }
+            }
+            Fault::LoseUpdateAnswers(_) | Fault::LoseEveryNthUpdateAnswer { .. } => Fault::Pass,
+            other => other.clone(),
+        }
+    }
+
+    pub fn lose_every_nth_update_answer(every: usize) -> Self {
+        Fault::LoseEveryNthUpdateAnswer { every, seen: 0 }
+    }
+
     pub fn throttled() -> Self {
         Fault::Error(
             400,
@@ -42,6 +73,7 @@ pub struct FaultProxy {
     pub url: String,
     fault: Arc<Mutex<Fault>>,
     requests: Arc<AtomicUsize>,
+    lost: Arc<AtomicUsize>,
 }
 
 impl FaultProxy {
@@ -58,24 +90,38 @@ impl FaultProxy {
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let fault = Arc::new(Mutex::new(Fault::Pass));
         let requests = Arc::new(AtomicUsize::new(0));
+        let lost = Arc::new(AtomicUsize::new(0));
         let client: Upstream = Client::builder(TokioExecutor::new()).build_http();
         let upstream = upstream.to_owned();
-        let (f, r) = (fault.clone(), requests.clone());
+        let (f, r, l) = (fault.clone(), requests.clone(), lost.clone());
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (fault, requests, client, upstream) =
-                    (f.clone(), r.clone(), client.clone(), upstream.clone());
+                let (fault, requests, lost, client, upstream) = (
+                    f.clone(),
+                    r.clone(),
+                    l.clone(),
+                    client.clone(),
+                    upstream.clone(),
+                );
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let (fault, requests, client, upstream) = (
+                        let (fault, requests, lost, client, upstream) = (
                             fault.clone(),
                             requests.clone(),
+                            lost.clone(),
                             client.clone(),
                             upstream.clone(),
                         );
                         async move {
                             requests.fetch_add(1, Ordering::SeqCst);
-                            let current = fault.lock().expect("fault").clone();
+                            let is_update = req
+                                .headers()
+                                .get("x-amz-target")
+                                .is_some_and(|t| t == "DynamoDB_20120810.UpdateItem");
+                            let current = fault.lock().expect("fault").for_request(is_update);
+                            if current == Fault::LoseAnswer {
+                                lost.fetch_add(1, Ordering::SeqCst);
+                            }
                             answer(current, req, client, upstream).await
                         }
                     });
@@ -90,6 +136,7 @@ impl FaultProxy {
             url,
             fault,
             requests,
+            lost,
         }
     }
 
@@ -101,6 +148,11 @@ impl FaultProxy {
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
+
+    /// Answers dropped after their write was forwarded.
+    pub fn lost_answers(&self) -> usize {
+        self.lost.load(Ordering::SeqCst)
+    }
 }
 
 async fn answer(
@@ -111,6 +163,15 @@ async fn answer(
 ) -> Result<Response<Full<Bytes>>, ProxyError> {
     match fault {
         Fault::Pass => forward(req, &client, &upstream).await,
+        Fault::LoseAnswer => {
+            forward(req, &client, &upstream).await?;
+            Err(std::io::Error::other(
+                "injected: answer lost after the write",
+            ))
+        }
+        Fault::LoseUpdateAnswers(_) | Fault::LoseEveryNthUpdateAnswer { .. } => {
+            unreachable!("for_request resolves these per request")
+        }
         Fault::Stall => std::future::pending::<Result<_, ProxyError>>().await,
         Fault::Reset => Err(std::io::Error::other("injected connection reset")),
         Fault::Error(status, kind) => {

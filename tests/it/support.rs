@@ -9,13 +9,16 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::Client;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 use update_log_by_ref::auth::key_hash;
-use update_log_by_ref::config::{http_client, retry_config, timeout_config, Tables};
+use update_log_by_ref::config::{
+    admin_timeout_config, http_client, retry_config, timeout_config, Tables,
+};
 use update_log_by_ref::edge::App;
 use update_log_by_ref::model::{Log, StoredLog};
 use update_log_by_ref::store::Store;
@@ -110,22 +113,33 @@ impl Intercept for CallCounter {
 
 /// A client for `endpoint`, configured like the function's (timeouts, retries), counting calls.
 pub fn client_for(endpoint: &str, counter: &CallCounter) -> Client {
+    client_with(endpoint, counter, timeout_config())
+}
+
+/// A client for setup and inspection: patient like `logs-admin`'s, so that a loaded machine
+/// cannot turn a slow first attempt into a retried conditional write.
+pub fn setup_client() -> Client {
+    client_with(endpoint(), &CallCounter::default(), admin_timeout_config())
+}
+
+fn client_with(endpoint: &str, counter: &CallCounter, timeouts: TimeoutConfig) -> Client {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version_latest()
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
         .endpoint_url(endpoint)
         .http_client(http_client())
-        .timeout_config(timeout_config())
+        .timeout_config(timeouts)
         .retry_config(retry_config())
         .interceptor(counter.clone())
         .build();
     Client::from_conf(config)
 }
 
-/// Fresh tables for one test, an App on them, and a call counter.
+/// Fresh tables for one test, an App on them, and a counter of the App's DynamoDB calls.
 pub struct Env {
     pub app: App,
+    /// Setup and inspection: straight to DynamoDB Local, past any fault proxy, uncounted.
     pub store: Store,
     pub calls: CallCounter,
 }
@@ -161,9 +175,9 @@ impl Env {
             logs: unique("logs"),
             api_keys: unique("keys"),
         };
-        let store = Store::new(client_for(url, &calls), tables);
+        let store = Store::new(setup_client(), tables.clone());
         store.create_tables().await.expect("create tables");
-        let app = make(store.clone());
+        let app = make(Store::new(client_for(url, &calls), tables));
         Self { app, store, calls }
     }
 
