@@ -10,23 +10,40 @@ use update_log_by_ref::store::Store;
 
 use crate::support::{client_for, endpoint, unique, CallCounter, Event, SOURCES};
 
-struct Admin {
-    tables: Tables,
+/// `logs-admin` on these tables, through DynamoDB Local or a proxy in front of it.
+pub struct Admin {
+    pub tables: Tables,
+    pub endpoint: String,
 }
 
 impl Admin {
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_logs-admin"))
+    pub fn new(tables: Tables) -> Self {
+        Self {
+            tables,
+            endpoint: endpoint().to_owned(),
+        }
+    }
+
+    /// The command, ready to run.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_logs-admin"));
+        command
             .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_ENDPOINT_URL_DYNAMODB", endpoint())
+            .env("AWS_ENDPOINT_URL_DYNAMODB", &self.endpoint)
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("LOGS_TABLE_NAME", &self.tables.logs)
-            .env("API_KEYS_TABLE_NAME", &self.tables.api_keys)
+            .env("API_KEYS_TABLE_NAME", &self.tables.api_keys);
+        command
+    }
+
+    pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = self
+            .command(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -40,7 +57,7 @@ impl Admin {
         child.wait_with_output().unwrap()
     }
 
-    fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+    pub fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
         let out = self.run(args, stdin);
         assert!(
             out.status.success(),
@@ -50,7 +67,7 @@ impl Admin {
         String::from_utf8(out.stdout).unwrap()
     }
 
-    fn fails(&self, args: &[&str], stdin: Option<&str>) -> String {
+    pub fn fails(&self, args: &[&str], stdin: Option<&str>) -> String {
         let out = self.run(args, stdin);
         assert!(!out.status.success(), "logs-admin {args:?} should fail");
         let stderr = String::from_utf8(out.stderr).unwrap();
@@ -64,12 +81,10 @@ impl Admin {
 
 #[tokio::test]
 async fn operator_workflow() {
-    let admin = Admin {
-        tables: Tables {
-            logs: unique("admin-logs"),
-            api_keys: unique("admin-keys"),
-        },
-    };
+    let admin = Admin::new(Tables {
+        logs: unique("admin-logs"),
+        api_keys: unique("admin-keys"),
+    });
     let out = admin.ok(&["create-tables"], None);
     assert!(
         out.contains(&format!("created table {}", admin.tables.logs)),
@@ -181,12 +196,10 @@ async fn operator_workflow() {
 /// Organization ids are 1 to 64 bytes of `A-Z a-z 0-9 _ . : -`, wherever the tool takes one.
 #[tokio::test]
 async fn organization_ids_outside_the_rules_are_refused_everywhere() {
-    let admin = Admin {
-        tables: Tables {
-            logs: unique("org-logs"),
-            api_keys: unique("org-keys"),
-        },
-    };
+    let admin = Admin::new(Tables {
+        logs: unique("org-logs"),
+        api_keys: unique("org-keys"),
+    });
     admin.ok(&["create-tables"], None);
     let longest = "o".repeat(64);
     for good in ["acme", "A-z_0.9:x", longest.as_str()] {

@@ -3,7 +3,7 @@
 // The full-Log fixture is one large json! literal.
 #![recursion_limit = "256"]
 
-mod admin_cli;
+pub mod admin_cli;
 mod auth;
 mod contract;
 mod exactly_once;
@@ -14,6 +14,7 @@ mod if_match;
 mod isolation;
 mod limits;
 mod logging;
+mod migrate;
 mod proxy;
 mod race;
 mod roundtrip;
