@@ -106,8 +106,8 @@ print("\n".join(sorted({"python: %s==%s" % (d.metadata["Name"], d.version) for d
   cargo --list | awk 'NR > 1 {print "cargo: " $1}'
 }
 
-# Runs "$@" in the background in its own process group and sets GROUP_PID; stop_group stops the
-# whole group, so nothing it starts (cargo lambda watch runs the function as a child) outlives it.
+# Runs "$@" in the background in a process group of its own (job control just for this job) and
+# sets GROUP_PID, for stop_group.
 start_group() {
   set -m
   "$@" &
@@ -115,14 +115,24 @@ start_group() {
   set +m
 }
 
-stop_group() { # pid: TERM to the group, KILL to whatever is left after 5 s
-  local _
-  kill -TERM -- "-$1" 2>/dev/null || return 0
-  for _ in $(seq 50); do
-    kill -0 -- "-$1" 2>/dev/null || return 0
+descendants() { # pid: every process below it
+  ps -eo pid=,ppid= | awk -v root="$1" '{parent[$1] = $2}
+    END {for (p in parent) for (q = parent[p]; q > 1; q = parent[q]) if (q == root) {print p; break}}'
+}
+
+# Stops the group GROUP_PID leads and every process below it. cargo lambda watch runs each
+# function instance in a session of its own, so the group alone is not enough: TERM lets it stop
+# its instances itself, and KILL ends whatever is left after 10 s.
+stop_group() { # pid
+  local started _
+  started="$(descendants "$1")"
+  kill -TERM -- "-$1" 2>/dev/null || true
+  for _ in $(seq 100); do
+    kill -0 "$1" 2>/dev/null || break
     sleep 0.1
   done
-  kill -KILL -- "-$1" 2>/dev/null || true
+  # shellcheck disable=SC2046 # one pid a word
+  kill -KILL -- "-$1" $started $(descendants "$1") 2>/dev/null || true
 }
 
 free_port() {

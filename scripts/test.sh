@@ -13,9 +13,13 @@ log "the repository installs and reads nothing outside itself"
 python3 scripts/check_hermetic.py
 
 # Every tool a test needs, before the tests: DynamoDB Local, and cargo-lambda (on PATH from .venv)
-# for the fixture test that runs `cargo lambda watch` and `cargo lambda invoke`.
+# for the fixture test that runs `cargo lambda watch` and `cargo lambda invoke`. That test's
+# `cargo run` then finds the function built (`cargo test` builds it with the dev-dependencies'
+# features, a different build).
 ensure_dynamodb_local
 ensure_venv
+log "cargo build --bins"
+cargo build --locked --bins
 
 log "cargo fmt --check"
 cargo fmt --check
