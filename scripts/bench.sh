@@ -6,14 +6,12 @@
 # BENCH_RUNS, BENCH_WARM and BENCH_LONG shrink it for a quick look (results use the defaults).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require rust python node java
 cd "$ROOT"
 
 ensure_dynamodb_local
-ensure_cargo_lambda
-if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
-  log "adding the aarch64-unknown-linux-gnu target"
-  rustup target add aarch64-unknown-linux-gnu
-fi
+ensure_venv
+ensure_arm64_target
 
 log "building the release function and the no-op function"
 cargo build --locked --release --bin update-log-by-ref --example noop-function

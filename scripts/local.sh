@@ -3,24 +3,27 @@
 # `cargo lambda watch`. Prints a curl that updates the sample log. Ctrl-C stops everything.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require rust python node java
 cd "$ROOT"
 
 ensure_dynamodb_local
-ensure_cargo_lambda
+ensure_venv
 
 DYNAMODB_PORT="${DYNAMODB_PORT:-$(free_port)}"
 WATCH_PORT="${WATCH_PORT:-9000}"
 
-pids=()
+GROUP_PID=""
 cleanup() {
   trap - EXIT INT TERM
   log "stopping"
-  for pid in "${pids[@]}" "${DYNAMODB_LOCAL_PID:-}"; do
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  done
+  # cargo lambda watch leads its own process group: stop the group, the function included.
+  [ -n "$GROUP_PID" ] && stop_group "$GROUP_PID"
+  [ -n "${DYNAMODB_LOCAL_PID:-}" ] && { kill -TERM "$DYNAMODB_LOCAL_PID" 2>/dev/null || true; }
   wait 2>/dev/null || true
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 start_local_stack "$DYNAMODB_PORT"
 API_KEY="$("$ADMIN" create-api-key --organization dev-org 2>/dev/null)"
@@ -35,8 +38,7 @@ API_KEY="$("$ADMIN" create-api-key --organization dev-org 2>/dev/null)"
 JSON
 
 log "starting cargo lambda watch on port $WATCH_PORT"
-cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$WATCH_PORT" --bin update-log-by-ref &
-pids+=("$!")
+start_group cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$WATCH_PORT" --bin update-log-by-ref
 wait_for_port "$WATCH_PORT" 300
 
 URL="http://127.0.0.1:$WATCH_PORT/lambda-url/update-log-by-ref/logs?reference_id=sample-1"

@@ -1,26 +1,19 @@
 #!/usr/bin/env bash
 # Checks the SAM deployment offline: validates and lints template.yaml, runs `sam build`, and asserts
-# the built bootstrap is an arm64 (aarch64) ELF executable. Installs what is missing (pip, rustup).
+# the built bootstrap is an arm64 (aarch64) ELF executable. SAM CLI, cfn-lint and cargo-lambda
+# come from the project's .venv; adds the rustup target aarch64-unknown-linux-gnu if missing.
 # Needs no AWS account or credentials.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require rust python
 cd "$ROOT"
 
 export SAM_CLI_TELEMETRY=0
 # `sam validate` wants a region even though --lint runs offline; any region will do.
 export AWS_REGION="${AWS_REGION:-us-east-1}"
 
-pip_install() {
-  log "installing $* (pip)"
-  python3 -m pip install --quiet --disable-pip-version-check "$@"
-}
-command -v sam >/dev/null || pip_install aws-sam-cli
-command -v cfn-lint >/dev/null || pip_install cfn-lint
-ensure_cargo_lambda
-if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
-  log "adding the rustup target aarch64-unknown-linux-gnu"
-  rustup target add aarch64-unknown-linux-gnu
-fi
+ensure_venv
+ensure_arm64_target
 
 log "sam validate --lint"
 sam validate --lint --region "$AWS_REGION"

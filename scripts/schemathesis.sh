@@ -2,11 +2,13 @@
 # Fuzzes the running function against openapi.yaml with Schemathesis: DynamoDB Local, tables, a
 # known API key and seeded logs, `cargo lambda watch`, then `schemathesis run` with every check in
 # positive and negative modes. Exits non-zero on any failure; stops everything it started.
+# Schemathesis and cargo-lambda come from the project's .venv.
 #
 #   scripts/schemathesis.sh          # 2000 examples per phase, fixed seed: about a minute once built
 #   MAX_EXAMPLES=5000 SEED=7 scripts/schemathesis.sh --report junit   # extra args go to `schemathesis run`
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require rust python node java curl
 cd "$ROOT"
 
 MAX_EXAMPLES="${MAX_EXAMPLES:-2000}"
@@ -14,24 +16,19 @@ SEED="${SEED:-20240601}"
 API_KEY="hl_schemathesis_0123456789abcdef"
 
 ensure_dynamodb_local
-ensure_cargo_lambda
-if ! command -v schemathesis >/dev/null 2>&1; then
-  log "installing schemathesis (pip)"
-  python3 -m pip install --quiet --disable-pip-version-check 'schemathesis>=4,<5'
-fi
-command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
+ensure_venv
 
 DYNAMODB_PORT="$(free_port)"
 WATCH_PORT="$(free_port)"
 export AWS_LAMBDA_LOG_LEVEL="${AWS_LAMBDA_LOG_LEVEL:-WARN}"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/schemathesis.XXXXXX")"
-watch_pid=""
+GROUP_PID=""
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
-  # cargo lambda watch leads its own process group (setsid): stop the group, function included.
-  [ -n "$watch_pid" ] && { kill -TERM -- "-$watch_pid" 2>/dev/null || true; }
+  # cargo lambda watch leads its own process group: stop the group, function included.
+  [ -n "$GROUP_PID" ] && stop_group "$GROUP_PID"
   [ -n "${DYNAMODB_LOCAL_PID:-}" ] && { kill -TERM "$DYNAMODB_LOCAL_PID" 2>/dev/null || true; }
   wait 2>/dev/null || true
   if [ "$status" -ne 0 ] && [ -s "$WORK/function.log" ]; then
@@ -103,9 +100,8 @@ echo '{"reference_id": "example-other-org-3", "tool_choice": "auto"}' |
   "$ADMIN" put-log --organization org-b >/dev/null
 
 log "starting cargo lambda watch on port $WATCH_PORT"
-setsid cargo lambda watch --quiet --ignore-changes --invoke-address 127.0.0.1 \
-  --invoke-port "$WATCH_PORT" --bin update-log-by-ref >"$WORK/function.log" 2>&1 &
-watch_pid=$!
+start_group cargo lambda watch --quiet --ignore-changes --invoke-address 127.0.0.1 \
+  --invoke-port "$WATCH_PORT" --bin update-log-by-ref >"$WORK/function.log" 2>&1
 wait_for_port "$WATCH_PORT" 300
 BASE_URL="http://127.0.0.1:$WATCH_PORT/lambda-url/update-log-by-ref"
 # The port opens before the function is built and started: wait for its own answer (401).

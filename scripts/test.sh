@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
-# The whole suite: installs what is missing, checks formatting and lints, runs every test,
-# fuzzes the served function against openapi.yaml, then checks the SAM template and build.
-# The tests start their own DynamoDB Local on a free port.
+# The whole suite: checks that the repository stays inside itself, installs what is missing (into
+# .venv and node_modules), checks formatting and lints, runs every test, fuzzes the served function
+# against openapi.yaml, checks the SAM template and build, then checks that nothing outside the
+# project changed. The tests start their own DynamoDB Local on a free port.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require rust rust-lints python node java curl
 cd "$ROOT"
 
+outside_before="$(outside_snapshot)"
+log "the repository installs and reads nothing outside itself"
+python3 scripts/check_hermetic.py
+
+# Every tool a test needs, before the tests: DynamoDB Local, and cargo-lambda (on PATH from .venv)
+# for the fixture test that runs `cargo lambda watch` and `cargo lambda invoke`. That test's
+# `cargo run` then finds the function built (`cargo test` builds it with the dev-dependencies'
+# features, a different build).
 ensure_dynamodb_local
+ensure_venv
+log "cargo build --bins"
+cargo build --locked --bins
 
 log "cargo fmt --check"
 cargo fmt --check
@@ -20,6 +33,12 @@ log "schemathesis against openapi.yaml"
 bash scripts/schemathesis.sh
 log "SAM: validate, lint, build"
 bash scripts/sam-check.sh
+
+log "nothing changed outside the project (machine's Python packages, global npm, cargo commands)"
+if ! diff <(echo "$outside_before") <(outside_snapshot) >&2; then
+  echo "the suite changed the machine outside the project (above: < before, > after)" >&2
+  exit 1
+fi
 
 # One closing line for the whole suite: the Rust tests' totals (schemathesis and SAM passed above).
 total() { grep -E '^test result:' "$results" | grep -oE "[0-9]+ $1" | awk '{n += $1} END {print n + 0}'; }

@@ -4,11 +4,11 @@ use serde_json::{json, Value};
 
 use crate::support::{sample_log, Env, Event, SOURCES};
 
-/// LogResponse's property names, from the spec in ../shared.
+/// LogResponse's property names, from the vendored upstream spec (spec/README.md).
 pub fn spec_log_fields() -> Vec<String> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/spec/humanloop-v4-update-by-ref.openapi.json"
+        "/spec/humanloop-v4-update-by-ref.openapi.json"
     );
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
     let spec: Value = serde_json::from_str(&text).expect("spec JSON");

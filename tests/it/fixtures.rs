@@ -392,8 +392,9 @@ fn require_cargo_lambda() {
     let ok = matches!(&out, Ok(o) if o.status.success());
     assert!(
         ok,
-        "cargo-lambda is not installed: install it with `pip install cargo-lambda` \
-         (scripts/test.sh does). `cargo lambda --version` said: {}",
+        "cargo-lambda is not on PATH: it lives in the project's .venv (scripts/requirements.txt). \
+         scripts/test.sh creates it and puts it first on PATH; to run `cargo test` yourself, \
+         `source .venv/bin/activate` first. `cargo lambda --version` said: {}",
         match &out {
             Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_owned(),
             Err(e) => e.to_string(),
