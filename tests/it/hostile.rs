@@ -104,7 +104,20 @@ fn case() -> impl Strategy<Value = Case> {
             0..3,
         ),
         prop::option::weighted(0.95, (header_case("x-api-key"), 0u8..7)),
-        prop::collection::vec(("[a-zA-Z][a-zA-Z0-9-]{0,15}", "[ -~]{0,30}"), 0..4),
+        prop::collection::vec(
+            (
+                prop_oneof![
+                    4 => "[a-zA-Z][a-zA-Z0-9-]{0,15}",
+                    1 => header_case("if-match"),
+                    1 => header_case("idempotency-key"),
+                ],
+                prop_oneof![
+                    3 => "[ -~]{0,30}",
+                    1 => "(W/)?\"[0-9a-z]{0,3}\"(, ?,?(W/)?\"[0-9]{0,2}\")*",
+                ],
+            ),
+            0..4,
+        ),
         body(),
     )
         .prop_map(|(v2, method, path, query, key_header, headers, body)| Case {
