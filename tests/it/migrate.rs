@@ -16,7 +16,7 @@ use update_log_by_ref::store::Store;
 
 use crate::admin_cli::Admin;
 use crate::proxy::{Fault, FaultProxy};
-use crate::support::{client_for, endpoint, setup_client, unique, CallCounter, Event, Source};
+use crate::support::{client_for, endpoint, patient_client, unique, CallCounter, Event, Source};
 
 const GOOD_LOGS: usize = 3000;
 const ORGS: [&str; 3] = ["acme", "globex", "initech"];
@@ -26,7 +26,7 @@ const ORGS: [&str; 3] = ["acme", "globex", "initech"];
 async fn old_table() -> (String, Vec<Item>) {
     let name = unique("old-logs");
     let store = Store::new(
-        setup_client(),
+        patient_client(),
         Tables {
             logs: name.clone(),
             api_keys: unique("unused"),
@@ -71,7 +71,7 @@ async fn old_table() -> (String, Vec<Item>) {
             ("organization_id".to_owned(), s("")),
         ]),
     ];
-    let client = setup_client();
+    let client = patient_client();
     for chunk in logs.iter().chain(&bad).collect::<Vec<_>>().chunks(25) {
         let writes = chunk
             .iter()
@@ -112,7 +112,7 @@ fn new_tables(admin_endpoint: &str) -> Admin {
 
 /// Every item of `table`, by log_key.
 async fn items(table: &str) -> HashMap<String, Item> {
-    let client = setup_client();
+    let client = patient_client();
     let mut all = HashMap::new();
     let mut start = None;
     loop {
@@ -201,7 +201,7 @@ async fn migrate_copies_counts_reruns_and_never_overwrites_a_newer_log() {
         .await;
     assert_eq!(resp.status(), 200, "ref-3 is acme's");
     let live = items(&admin.tables.logs).await["acme#ref-3"].clone();
-    setup_client()
+    patient_client()
         .update_item()
         .table_name(&old)
         .key("reference_id", AttributeValue::S("ref-6".into()))
@@ -213,7 +213,7 @@ async fn migrate_copies_counts_reruns_and_never_overwrites_a_newer_log() {
         .send()
         .await
         .unwrap();
-    setup_client()
+    patient_client()
         .update_item()
         .table_name(&old)
         .key("reference_id", AttributeValue::S("ref-3".into()))

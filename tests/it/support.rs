@@ -116,9 +116,10 @@ pub fn client_for(endpoint: &str, counter: &CallCounter) -> Client {
     client_with(endpoint, counter, timeout_config())
 }
 
-/// A client for setup and inspection: patient like `logs-admin`'s, so that a loaded machine
-/// cannot turn a slow first attempt into a retried conditional write.
-pub fn setup_client() -> Client {
+/// A client with `logs-admin`'s patient timeouts, so that a loaded machine cannot turn a slow
+/// first attempt into a retry: for setup, inspection, and tests about something else than
+/// timeouts and retries (those are in faults.rs and exactly_once.rs).
+pub fn patient_client() -> Client {
     client_with(endpoint(), &CallCounter::default(), admin_timeout_config())
 }
 
@@ -175,7 +176,7 @@ impl Env {
             logs: unique("logs"),
             api_keys: unique("keys"),
         };
-        let store = Store::new(setup_client(), tables.clone());
+        let store = Store::new(patient_client(), tables.clone());
         store.create_tables().await.expect("create tables");
         let app = make(Store::new(client_for(url, &calls), tables));
         Self { app, store, calls }
