@@ -4,5 +4,6 @@ pub mod auth;
 pub mod config;
 pub mod edge;
 pub mod error;
+pub mod metrics;
 pub mod model;
 pub mod store;
