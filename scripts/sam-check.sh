@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks the SAM deployment offline: validates and lints template.yaml, runs `sam build`, and asserts
+# Checks the SAM deployment offline: validates, lints and tests template.yaml, runs `sam build`, and asserts
 # the built bootstrap is an arm64 (aarch64) ELF executable. Installs what is missing (pip, rustup).
 # Needs no AWS account or credentials.
 set -euo pipefail
@@ -24,8 +24,11 @@ fi
 
 log "sam validate --lint"
 sam validate --lint --region "$AWS_REGION"
+# cfn-lint checks every combination of the template's conditions (both ApiType values among them).
 log "cfn-lint template.yaml"
 cfn-lint template.yaml
+log "template tests (both ApiType values; alarms and dashboard against src/metrics.rs)"
+python3 scripts/template_test.py
 
 log "sam build (cargo lambda, release, arm64)"
 build_log="$(mktemp)"
