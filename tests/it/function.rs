@@ -8,9 +8,36 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use update_log_by_ref::auth::key_hash;
 
+use crate::proxy::FaultProxy;
 use crate::runtime_api::RuntimeApi;
-use crate::support::Env;
+use crate::support::{endpoint, sample_log, Env};
+
+/// What a test of the real binary starts from: a fault proxy in front of DynamoDB Local, fresh
+/// tables behind it with a key of organization `acme` and its log `reference_id`, and a Runtime API.
+pub struct Setup {
+    pub proxy: FaultProxy,
+    pub env: Env,
+    pub key: String,
+    pub api: RuntimeApi,
+}
+
+impl Setup {
+    pub async fn new(reference_id: &str) -> Self {
+        let proxy = FaultProxy::start(endpoint()).await;
+        let env = Env::via(&proxy.url).await;
+        let key = env.api_key("acme").await;
+        env.put_log("acme", sample_log(reference_id)).await;
+        let api = RuntimeApi::start().await.expect("runtime API");
+        Self {
+            proxy,
+            env,
+            key,
+            api,
+        }
+    }
+}
 
 pub struct Function {
     child: Child,
@@ -69,4 +96,16 @@ impl Function {
 /// Whether a line is an Embedded Metric Format document rather than a log line.
 pub fn is_emf(line: &str) -> bool {
     serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| v.get("_aws").is_some())
+}
+
+/// Fails if `text` holds any of `keys`, raw or as the hash the keys table stores, or of `others`.
+pub fn assert_holds_none(text: &str, keys: &[&str], others: &[&str]) {
+    let hashes: Vec<String> = keys.iter().map(|k| key_hash(k.as_bytes())).collect();
+    let secrets = keys
+        .iter()
+        .copied()
+        .chain(hashes.iter().map(String::as_str));
+    for secret in secrets.chain(others.iter().copied()) {
+        assert!(!text.contains(secret), "{secret:?} found in:\n{text}");
+    }
 }

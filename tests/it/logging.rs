@@ -5,20 +5,19 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use update_log_by_ref::auth::key_hash;
 
-use crate::function::{is_emf, Function};
-use crate::proxy::{Fault, FaultProxy};
-use crate::runtime_api::RuntimeApi;
-use crate::support::{endpoint, sample_log, Env, Event, Source};
+use crate::function::{assert_holds_none, is_emf, Function, Setup};
+use crate::proxy::Fault;
+use crate::support::{Event, Source};
 
 #[tokio::test]
 async fn logs_hold_no_secrets_and_every_line_has_the_request_id() {
-    let proxy = FaultProxy::start(endpoint()).await;
-    let env = Env::via(&proxy.url).await;
-    let key = env.api_key("acme").await;
-    env.put_log("acme", sample_log("logged")).await;
-    let mut api = RuntimeApi::start().await.expect("runtime API");
+    let Setup {
+        proxy,
+        env,
+        key,
+        mut api,
+    } = Setup::new("logged").await;
 
     let at_spawn = proxy.requests();
     let function = Function::start(&api, &env, &proxy.url, &[]);
@@ -145,17 +144,11 @@ async fn logs_hold_no_secrets_and_every_line_has_the_request_id() {
         "a line for each of the 11 refusals at least: {lines:#?}"
     );
     let text = lines.join("\n");
-    for secret in [
-        key.clone(),
-        key_hash(key.as_bytes()),
-        wrong_key.to_owned(),
-        key_hash(wrong_key.as_bytes()),
-        secret_output.to_owned(),
-        secret_error.to_owned(),
-        secret_body.to_owned(),
-    ] {
-        assert!(!text.contains(&secret), "the log holds {secret:?}:\n{text}");
-    }
+    assert_holds_none(
+        &text,
+        &[&key, wrong_key],
+        &[secret_output, secret_error, secret_body],
+    );
     for line in &lines {
         let parsed: Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
