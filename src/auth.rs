@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
+use crate::model::organization_id_problem;
 use crate::store::Store;
 
 pub const POSITIVE_TTL: Duration = Duration::from_secs(60);
@@ -70,7 +71,10 @@ impl Authenticator {
         let organization = match self.cache.get(&hash) {
             Some(cached) => cached,
             None => {
-                let found = store.api_key_organization(&hash).await?;
+                let found = store
+                    .api_key_organization(&hash)
+                    .await?
+                    .filter(|org| usable_organization(org));
                 self.cache.put(hash, found.clone());
                 found
             }
@@ -78,6 +82,18 @@ impl Authenticator {
         organization
             .map(|organization_id| Caller { organization_id })
             .ok_or(ApiError::InvalidApiKey)
+    }
+}
+
+/// An organization id outside the rules cannot address its logs safely (a `#` would make its
+/// keys collide with another organization's): its keys are refused, and an operator is told.
+fn usable_organization(organization_id: &str) -> bool {
+    match organization_id_problem(organization_id) {
+        None => true,
+        Some(problem) => {
+            tracing::error!(%problem, "API key refused: its stored organization id is invalid");
+            false
+        }
     }
 }
 

@@ -46,6 +46,8 @@ pub enum ApiError {
     Validation(Vec<ValidationError>),
     #[error("log not found")]
     LogNotFound,
+    #[error("idempotency key reused for another update")]
+    IdempotencyKeyReused,
     #[error("version precondition failed")]
     PreconditionFailed { current_version: u64 },
     #[error("the update would make the log larger than DynamoDB's item limit")]

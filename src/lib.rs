@@ -4,6 +4,7 @@ pub mod auth;
 pub mod config;
 pub mod edge;
 pub mod error;
+pub mod idempotency;
 pub mod metrics;
 pub mod model;
 pub mod store;

@@ -10,14 +10,74 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::StoreError;
+use crate::idempotency::RequestToken;
 
 pub type Object = Map<String, Value>;
 pub type Item = HashMap<String, AttributeValue>;
 
 /// Attributes this service keeps beside the Log fields. They never appear in a response.
+/// The logs table's partition key: `<organization_id>#<reference_id>`.
+pub const LOG_KEY: &str = "log_key";
 pub const ORGANIZATION_ID: &str = "organization_id";
 pub const VERSION: &str = "version";
 pub const REFERENCE_ID: &str = "reference_id";
+/// The token and digest of the request that made the current version (see `idempotency`).
+pub const REQUEST_TOKEN: &str = "request_token";
+pub const REQUEST_DIGEST: &str = "request_digest";
+
+/// Organization ids: 1 to 64 bytes of `A-Z a-z 0-9 _ . : -`. No `#`, so the first `#` of a
+/// `log_key` always ends the organization and no two (organization, reference) pairs share a key.
+pub const MAX_ORGANIZATION_ID_BYTES: usize = 64;
+/// DynamoDB's limit for a partition key value, in UTF-8 bytes.
+pub const MAX_PARTITION_KEY_BYTES: usize = 2048;
+/// The longest reference id that fits the key beside the longest organization id: 1983 bytes.
+pub const MAX_REFERENCE_ID_BYTES: usize = MAX_PARTITION_KEY_BYTES - MAX_ORGANIZATION_ID_BYTES - 1;
+
+/// Why an organization id breaks the rules above, or `None` if it keeps them.
+pub fn organization_id_problem(organization_id: &str) -> Option<String> {
+    if organization_id.is_empty() || organization_id.len() > MAX_ORGANIZATION_ID_BYTES {
+        return Some(format!(
+            "organization id must be 1 to {MAX_ORGANIZATION_ID_BYTES} bytes"
+        ));
+    }
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-');
+    if !organization_id.bytes().all(allowed) {
+        return Some("organization id may hold only A-Z a-z 0-9 _ . : -".into());
+    }
+    None
+}
+
+/// Why a reference id cannot address a log, as FastAPI's error `type` and `msg`; `None` if it can.
+pub fn reference_id_problem(reference_id: &str) -> Option<(&'static str, String)> {
+    if reference_id.is_empty() {
+        return Some((
+            "string_too_short",
+            "String should have at least 1 character".into(),
+        ));
+    }
+    if reference_id.len() > MAX_REFERENCE_ID_BYTES {
+        return Some((
+            "string_too_long",
+            format!("String should have at most {MAX_REFERENCE_ID_BYTES} bytes (UTF-8)"),
+        ));
+    }
+    // U+FFFD is what undecodable percent-escapes turn into: the caller meant some other id.
+    if reference_id
+        .chars()
+        .any(|c| c.is_control() || c == char::REPLACEMENT_CHARACTER)
+    {
+        return Some((
+            "value_error",
+            "Value error, reference_id must be valid UTF-8 without control characters".into(),
+        ));
+    }
+    None
+}
+
+/// The partition key of an organization's log.
+pub fn log_key(organization_id: &str, reference_id: &str) -> String {
+    format!("{organization_id}#{reference_id}")
+}
 
 /// `LogResponse` of the v4 spec, fields in the spec's order. `None` is JSON `null`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -130,7 +190,8 @@ impl Log {
 }
 
 /// How a request touches one field: leave it, clear it (`null`), or set it.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Serialized only to fingerprint a request (`idempotency::digest`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub enum Change<T> {
     #[default]
     Keep,
@@ -139,27 +200,58 @@ pub enum Change<T> {
 }
 
 /// The body of `PATCH /logs` (`UpdateLogRequest`), already validated.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct LogUpdate {
     pub output: Change<String>,
     pub error: Change<String>,
     pub duration: Change<f64>,
 }
 
-/// A log as stored: the Log, its owner and its version.
+/// What `If-Match` asks of the log's version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// No `If-Match`: last write wins.
+    None,
+    /// `If-Match: *`: any existing log.
+    Exists,
+    /// A list of entity tags: the log must be at one of these versions. Empty when no tag of the
+    /// list is a strong ETag of this API: then nothing matches.
+    OneOf(Vec<u64>),
+}
+
+/// What a valid request asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateCommand {
+    pub reference_id: String,
+    pub update: LogUpdate,
+    pub precondition: Precondition,
+    pub token: RequestToken,
+}
+
+/// A log as stored: the Log, its owner, its version and the request that made that version.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredLog {
     pub log: Log,
     pub organization_id: Option<String>,
     pub version: u64,
+    pub request: Option<RequestMark>,
+}
+
+/// What an update leaves on the log about the request that made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestMark {
+    pub token: String,
+    pub digest: String,
 }
 
 impl StoredLog {
     pub fn from_item(item: Item) -> Result<Self, StoreError> {
-        let organization_id = item
-            .get(ORGANIZATION_ID)
-            .and_then(|v| v.as_s().ok())
-            .cloned();
+        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        let organization_id = text(ORGANIZATION_ID);
+        let request = text(REQUEST_TOKEN).map(|token| RequestMark {
+            token,
+            digest: text(REQUEST_DIGEST).unwrap_or_default(),
+        });
         let version = item
             .get(VERSION)
             .and_then(|v| v.as_n().ok())
@@ -169,6 +261,7 @@ impl StoredLog {
             log: Log::from_item(item)?,
             organization_id,
             version,
+            request,
         })
     }
 }

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use update_log_by_ref::auth::key_hash;
 use update_log_by_ref::config::{admin_client, Tables};
-use update_log_by_ref::model::{timestamp_now, Log, ObservabilityStatus};
+use update_log_by_ref::model::{
+    organization_id_problem, reference_id_problem, timestamp_now, Log, ObservabilityStatus,
+};
 use update_log_by_ref::store::{AdminError, Store, TableStatus};
 
 #[derive(Parser)]
@@ -39,7 +41,22 @@ enum Command {
         file: Option<String>,
     },
     /// Print a log as the API would return it; owner and version go to stderr.
-    GetLog { reference_id: String },
+    GetLog {
+        #[arg(long)]
+        organization: String,
+        reference_id: String,
+    },
+    /// Copy every log of an old-layout logs table (partition key `reference_id`) into the logs
+    /// table (partition key `log_key`). Safe to rerun: a log already there at the same or a
+    /// higher version is skipped. Exits non-zero if any log could not be copied.
+    Migrate {
+        /// The old-layout table.
+        #[arg(long)]
+        from: String,
+        /// Parallel Scan segments.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(i32).range(1..=1000))]
+        segments: i32,
+    },
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -67,9 +84,7 @@ async fn run(store: &Store, command: Command) -> Result<(), String> {
             }
         }
         Command::CreateApiKey { organization, key } => {
-            if organization.trim().is_empty() {
-                return Err("--organization must not be empty".into());
-            }
+            check_organization(&organization)?;
             let key = match key {
                 Some(key) if key.trim().is_empty() => return Err("--key must not be empty".into()),
                 Some(key) => key,
@@ -90,16 +105,18 @@ async fn run(store: &Store, command: Command) -> Result<(), String> {
             println!("revoked; instances that cached it refuse it within 60 s");
         }
         Command::PutLog { organization, file } => {
-            if organization.trim().is_empty() {
-                return Err("--organization must not be empty".into());
-            }
+            check_organization(&organization)?;
             let log = fill_new_log(read_log(file.as_deref())?)?;
             store.put_log(&organization, &log).await.map_err(failed)?;
             println!("{}", to_json(&log.with_spec_defaults()));
         }
-        Command::GetLog { reference_id } => {
+        Command::GetLog {
+            organization,
+            reference_id,
+        } => {
+            check_organization(&organization)?;
             let stored = store
-                .get_log(&reference_id)
+                .get_log(&organization, &reference_id)
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("no log with reference_id {reference_id:?}"))?;
@@ -110,8 +127,36 @@ async fn run(store: &Store, command: Command) -> Result<(), String> {
             );
             println!("{}", to_json(&stored.log.with_spec_defaults()));
         }
+        Command::Migrate { from, segments } => {
+            if from == store.tables().logs {
+                return Err("--from must name the old table, not the logs table".into());
+            }
+            let report = store
+                .migrate_from(&from, segments)
+                .await
+                .map_err(|e| e.to_string())?;
+            for failure in &report.failures {
+                eprintln!("not copied: {failure}");
+            }
+            println!(
+                "copied {}, skipped {}, failed {}",
+                report.copied,
+                report.skipped,
+                report.failures.len()
+            );
+            if !report.failures.is_empty() {
+                return Err(format!("{} logs were not copied", report.failures.len()));
+            }
+        }
     }
     Ok(())
+}
+
+fn check_organization(organization: &str) -> Result<(), String> {
+    match organization_id_problem(organization) {
+        Some(problem) => Err(format!("--organization {organization:?}: {problem}")),
+        None => Ok(()),
+    }
 }
 
 fn read_log(file: Option<&str>) -> Result<Log, String> {
@@ -131,8 +176,11 @@ fn read_log(file: Option<&str>) -> Result<Log, String> {
 }
 
 fn fill_new_log(mut log: Log) -> Result<Log, String> {
-    if log.reference_id.as_deref().is_none_or(str::is_empty) {
-        return Err("the log needs a non-empty reference_id".into());
+    let Some(reference_id) = log.reference_id.as_deref() else {
+        return Err("the log needs a reference_id".into());
+    };
+    if let Some((_, problem)) = reference_id_problem(reference_id) {
+        return Err(format!("reference_id: {problem}"));
     }
     let now = timestamp_now();
     if log.id.is_none() {

@@ -63,16 +63,11 @@ impl App {
             .authenticate(&self.store, &presented_keys(req))
             .await?;
         let command = request::parse(req)?;
-        let stored = self
+        let updated = self
             .store
-            .update_log(
-                &command.reference_id,
-                &caller.organization_id,
-                &command.update,
-                command.expected_version,
-            )
+            .update_log(&caller.organization_id, &command)
             .await?;
-        Ok(response::updated(stored))
+        Ok(response::updated(updated))
     }
 }
 

@@ -1,28 +1,23 @@
-//! Reading a `PATCH /logs` request: the query parameter, the body and `If-Match`, validated the
-//! way FastAPI would, with every problem of a request reported at once.
+//! Reading a `PATCH /logs` request: the query parameter, the body, `If-Match` and
+//! `Idempotency-Key`, validated the way FastAPI would, with every problem of a request reported
+//! at once.
 
+use lambda_http::http::header::IF_MATCH;
 use lambda_http::{Request, RequestExt};
 use serde_json::Value;
 
 use crate::error::{ApiError, Loc, ValidationError};
-use crate::model::{Change, LogUpdate};
+use crate::idempotency::{RequestToken, MAX_KEY_CHARS};
+use crate::model::{reference_id_problem, Change, LogUpdate, Precondition, UpdateCommand};
 
 /// A request body larger than this is refused with 413 before anything else: no log can hold it
 /// (DynamoDB items stop at 400 KB).
 pub const MAX_BODY_BYTES: usize = 400 * 1024;
-/// DynamoDB's limit for a partition key value, in UTF-8 bytes.
-pub const MAX_REFERENCE_ID_BYTES: usize = 2048;
 /// DynamoDB numbers stop at 9.99…e125 and cannot be smaller than 1e-130 except 0.
 const MAX_DURATION: f64 = 1e125;
 const MIN_POSITIVE_DURATION: f64 = 1e-130;
-
-/// What a valid request asks for.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UpdateCommand {
-    pub reference_id: String,
-    pub update: LogUpdate,
-    pub expected_version: Option<u64>,
-}
+/// A condition can compare the version with at most 100 values (DynamoDB's `IN` limit).
+pub const MAX_IF_MATCH_VERSIONS: usize = 100;
 
 /// Everything of a request that is not authentication, validated.
 pub fn parse(req: &Request) -> Result<UpdateCommand, ApiError> {
@@ -31,15 +26,23 @@ pub fn parse(req: &Request) -> Result<UpdateCommand, ApiError> {
     let update = parse_body(req.body().as_ref())
         .map_err(|e| errors.extend(e))
         .ok();
-    let expected_version = if_match(req).map_err(|e| errors.push(e)).ok();
-    match (reference_id, update, expected_version) {
-        (Some(reference_id), Some(update), Some(expected_version)) => Ok(UpdateCommand {
-            reference_id,
-            update,
-            expected_version,
-        }),
-        _ => Err(ApiError::Validation(errors)),
-    }
+    let precondition = if_match(req).map_err(|e| errors.push(e)).ok();
+    let key = idempotency_key(req).map_err(|e| errors.push(e)).ok();
+    let (Some(reference_id), Some(update), Some(precondition), Some(key)) =
+        (reference_id, update, precondition, key)
+    else {
+        return Err(ApiError::Validation(errors));
+    };
+    let token = match key {
+        Some(key) => RequestToken::for_key(key, &update),
+        None => RequestToken::random(&update)?,
+    };
+    Ok(UpdateCommand {
+        reference_id,
+        update,
+        precondition,
+        token,
+    })
 }
 
 fn reference_id(req: &Request) -> Result<String, ValidationError> {
@@ -59,30 +62,8 @@ fn reference_id(req: &Request) -> Result<String, ValidationError> {
             ))
         }
     };
-    if value.is_empty() {
-        return Err(ValidationError::new(
-            loc(),
-            "string_too_short",
-            "String should have at least 1 character",
-        ));
-    }
-    if value.len() > MAX_REFERENCE_ID_BYTES {
-        return Err(ValidationError::new(
-            loc(),
-            "string_too_long",
-            format!("String should have at most {MAX_REFERENCE_ID_BYTES} bytes (UTF-8)"),
-        ));
-    }
-    // U+FFFD is what undecodable percent-escapes turn into: the caller meant some other id.
-    if value
-        .chars()
-        .any(|c| c.is_control() || c == char::REPLACEMENT_CHARACTER)
-    {
-        return Err(ValidationError::new(
-            loc(),
-            "value_error",
-            "Value error, reference_id must be valid UTF-8 without control characters",
-        ));
+    if let Some((kind, msg)) = reference_id_problem(value) {
+        return Err(ValidationError::new(loc(), kind, msg));
     }
     Ok(value.to_owned())
 }
@@ -194,25 +175,117 @@ fn byte_offset(body: &[u8], error: &serde_json::Error) -> usize {
     (line_start + error.column().saturating_sub(1)).min(body.len())
 }
 
-/// `If-Match: "N"` (an ETag this API gave) asks for version N; `*` or no header asks for none.
-fn if_match(req: &Request) -> Result<Option<u64>, ValidationError> {
-    let Some(header) = req.headers().get(lambda_http::http::header::IF_MATCH) else {
+/// `If-Match` as RFC 9110 defines it: `*`, or a list of entity tags (several header lines form
+/// one list). Only a strong tag spelled as this API spells its ETags (`"<version>"`) can match:
+/// weak tags never match under the strong comparison If-Match requires, and a well-formed tag
+/// this API never issued simply matches nothing.
+fn if_match(req: &Request) -> Result<Precondition, ValidationError> {
+    let lines: Vec<&[u8]> = req
+        .headers()
+        .get_all(IF_MATCH)
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect();
+    if lines.is_empty() {
+        return Ok(Precondition::None);
+    }
+    let invalid = |msg: &str| {
+        ValidationError::new(
+            vec![Loc::Name("header"), Loc::Name("if-match")],
+            "value_error",
+            format!("Value error, {msg}"),
+        )
+    };
+    if let [line] = lines.as_slice() {
+        if line.trim_ascii() == b"*" {
+            return Ok(Precondition::Exists);
+        }
+    }
+    let mut versions = Vec::new();
+    for line in lines {
+        let tags = entity_tags(line).ok_or_else(|| {
+            invalid("If-Match must be \"*\" or a comma-separated list of entity tags (\"…\")")
+        })?;
+        for (weak, opaque) in tags {
+            let version = std::str::from_utf8(opaque)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok().filter(|v| v.to_string() == s));
+            if let (false, Some(version)) = (weak, version) {
+                if !versions.contains(&version) {
+                    versions.push(version);
+                }
+            }
+        }
+    }
+    if versions.len() > MAX_IF_MATCH_VERSIONS {
+        return Err(invalid(&format!(
+            "If-Match may name at most {MAX_IF_MATCH_VERSIONS} versions"
+        )));
+    }
+    Ok(Precondition::OneOf(versions))
+}
+
+/// The entity tags of one `If-Match` line as (weak, opaque-tag content), or `None` if it is not
+/// an RFC 9110 list of them (`#entity-tag`, empty elements allowed).
+fn entity_tags(line: &[u8]) -> Option<Vec<(bool, &[u8])>> {
+    let mut tags = Vec::new();
+    let mut rest = line;
+    loop {
+        rest = rest.trim_ascii_start();
+        // Empty list elements (`a, , b`) are allowed and ignored.
+        while let Some(after) = rest.strip_prefix(b",") {
+            rest = after.trim_ascii_start();
+        }
+        if rest.is_empty() {
+            return Some(tags);
+        }
+        let (weak, quoted) = match rest.strip_prefix(b"W/") {
+            Some(after) => (true, after),
+            None => (false, rest),
+        };
+        let body = quoted.strip_prefix(b"\"")?;
+        let end = body.iter().position(|&b| b == b'"')?;
+        // etagc = %x21 / %x23-7E / obs-text
+        if !body[..end]
+            .iter()
+            .all(|&b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80)
+        {
+            return None;
+        }
+        tags.push((weak, &body[..end]));
+        rest = body[end + 1..].trim_ascii_start();
+        match rest.first() {
+            None | Some(b',') => {}
+            Some(_) => return None,
+        }
+    }
+}
+
+/// `Idempotency-Key`: 1 to 255 printable ASCII characters, the same in every line it is sent in.
+fn idempotency_key(req: &Request) -> Result<Option<&str>, ValidationError> {
+    let invalid = |msg: &str| {
+        ValidationError::new(
+            vec![Loc::Name("header"), Loc::Name("idempotency-key")],
+            "value_error",
+            format!("Value error, {msg}"),
+        )
+    };
+    let mut keys = req.headers().get_all("idempotency-key").iter();
+    let Some(first) = keys.next() else {
         return Ok(None);
     };
-    let value = header.to_str().unwrap_or_default().trim();
-    if value == "*" {
-        return Ok(None);
+    if keys.any(|other| other != first) {
+        return Err(invalid("Idempotency-Key must be given once"));
     }
-    value
-        .strip_prefix('"')
-        .and_then(|v| v.strip_suffix('"'))
-        .and_then(|v| v.parse().ok())
-        .map(Some)
-        .ok_or_else(|| {
-            ValidationError::new(
-                vec![Loc::Name("header"), Loc::Name("if-match")],
-                "value_error",
-                "Value error, If-Match must be \"*\" or an ETag returned by this API",
-            )
-        })
+    // Not visible ASCII (`to_str` fails): refused like any other bad key.
+    let key = first.to_str().unwrap_or_default().trim();
+    if key.is_empty()
+        || key.len() > MAX_KEY_CHARS
+        || !key.bytes().all(|b| (b' '..=b'~').contains(&b))
+    {
+        return Err(invalid(&format!(
+            "Idempotency-Key must be 1 to {MAX_KEY_CHARS} printable ASCII characters"
+        )));
+    }
+    Ok(Some(key))
 }

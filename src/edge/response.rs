@@ -1,13 +1,13 @@
 //! Turning outcomes into HTTP responses: always JSON, always with a `detail` on errors.
 
 use lambda_http::http::header::{ALLOW, CONTENT_TYPE, ETAG, RETRY_AFTER};
-use lambda_http::http::{HeaderValue, StatusCode};
+use lambda_http::http::{HeaderName, HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::error::{ApiError, StoreError};
-use crate::model::StoredLog;
+use crate::error::{ApiError, Loc, StoreError, ValidationError};
+use crate::store::Updated;
 
 use super::request::MAX_BODY_BYTES;
 
@@ -19,10 +19,20 @@ pub fn etag(version: u64) -> String {
     format!("\"{version}\"")
 }
 
+/// Marks a 200 whose update had landed on an earlier attempt of the same request.
+pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+
 /// 200 with the LogResponse (spec defaults filled) and the version's ETag.
-pub fn updated(stored: StoredLog) -> Response<Body> {
-    let mut resp = json_response(StatusCode::OK, &stored.log.with_spec_defaults());
-    insert(&mut resp, ETAG, &etag(stored.version));
+pub fn updated(updated: Updated) -> Response<Body> {
+    let mut resp = json_response(StatusCode::OK, &updated.log.log.with_spec_defaults());
+    insert(&mut resp, ETAG, &etag(updated.log.version));
+    if updated.replayed {
+        insert(
+            &mut resp,
+            HeaderName::from_static(IDEMPOTENT_REPLAYED),
+            "true",
+        );
+    }
     resp
 }
 
@@ -33,7 +43,9 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge | ApiError::ItemTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MissingApiKey | ApiError::InvalidApiKey => StatusCode::UNAUTHORIZED,
-            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Validation(_) | ApiError::IdempotencyKeyReused => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(StoreError::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -46,6 +58,15 @@ impl ApiError {
         let detail = match &self {
             ApiError::Validation(errors) => {
                 return json_response(status, &json!({ "detail": errors }))
+            }
+            ApiError::IdempotencyKeyReused => {
+                let error = ValidationError::new(
+                    vec![Loc::Name("header"), Loc::Name("idempotency-key")],
+                    "value_error",
+                    "Value error, this Idempotency-Key was used for another update of this log; \
+                     nothing was changed",
+                );
+                return json_response(status, &json!({ "detail": [error] }));
             }
             ApiError::RouteNotFound => "Not Found".to_owned(),
             ApiError::MethodNotAllowed => "Method Not Allowed".to_owned(),
@@ -91,7 +112,7 @@ fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     resp
 }
 
-fn insert(resp: &mut Response<Body>, name: lambda_http::http::HeaderName, value: &str) {
+fn insert(resp: &mut Response<Body>, name: HeaderName, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         resp.headers_mut().insert(name, value);
     }

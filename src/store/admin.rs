@@ -8,14 +8,12 @@ use aws_sdk_dynamodb::types::{
 
 use super::{classify, Store};
 use crate::error::StoreError;
-use crate::model::{Log, StoredLog, ORGANIZATION_ID, REFERENCE_ID};
+use crate::model::{log_key, Log, StoredLog, LOG_KEY, ORGANIZATION_ID};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     #[error("{0}")]
     Store(#[from] StoreError),
-    #[error("reference id {0:?} belongs to another organization")]
-    ReferenceTaken(String),
     #[error("no such API key")]
     UnknownKey,
     #[error("this API key is already registered")]
@@ -34,43 +32,49 @@ impl Store {
     pub async fn create_tables(&self) -> Result<Vec<TableStatus>, StoreError> {
         let mut report = Vec::new();
         for (table, key) in [
-            (&self.tables.logs, REFERENCE_ID),
+            (&self.tables.logs, LOG_KEY),
             (&self.tables.api_keys, "key_hash"),
         ] {
-            let created = self
-                .client
-                .create_table()
-                .table_name(table)
-                .billing_mode(BillingMode::PayPerRequest)
-                .attribute_definitions(
-                    AttributeDefinition::builder()
-                        .attribute_name(key)
-                        .attribute_type(ScalarAttributeType::S)
-                        .build()
-                        .map_err(|e| StoreError::Internal(e.to_string()))?,
-                )
-                .key_schema(
-                    KeySchemaElement::builder()
-                        .attribute_name(key)
-                        .key_type(KeyType::Hash)
-                        .build()
-                        .map_err(|e| StoreError::Internal(e.to_string()))?,
-                )
-                .send()
-                .await;
-            match created {
-                Ok(_) => report.push(TableStatus::Created(table.clone())),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_resource_in_use_exception()) =>
-                {
-                    report.push(TableStatus::AlreadyExists(table.clone()))
-                }
-                Err(e) => return Err(classify("CreateTable", e)),
-            }
-            self.wait_active(table).await?;
+            report.push(self.create_table(table, key).await?);
         }
         Ok(report)
+    }
+
+    /// Creates a table keyed by the string attribute `key` unless it exists, and waits for it.
+    pub async fn create_table(&self, table: &str, key: &str) -> Result<TableStatus, StoreError> {
+        let created = self
+            .client
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(key)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .map_err(|e| StoreError::Internal(e.to_string()))?,
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(key)
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .map_err(|e| StoreError::Internal(e.to_string()))?,
+            )
+            .send()
+            .await;
+        let status = match created {
+            Ok(_) => TableStatus::Created(table.to_owned()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_in_use_exception()) =>
+            {
+                TableStatus::AlreadyExists(table.to_owned())
+            }
+            Err(e) => return Err(classify("CreateTable", e)),
+        };
+        self.wait_active(table).await?;
+        Ok(status)
     }
 
     async fn wait_active(&self, table: &str) -> Result<(), StoreError> {
@@ -144,40 +148,43 @@ impl Store {
         }
     }
 
-    /// Writes a whole log for `organization_id`, replacing one it already owns under that
-    /// reference id but never one of another organization.
+    /// Writes a whole log for `organization_id`, replacing the one it has under that reference
+    /// id, if any. Another organization's log with the same reference id is another item.
     pub async fn put_log(&self, organization_id: &str, log: &Log) -> Result<(), AdminError> {
-        let reference_id = log.reference_id.clone().unwrap_or_default();
+        let reference_id = log.reference_id.as_deref().unwrap_or_default();
         let mut item = log.to_item()?;
+        item.insert(
+            LOG_KEY.into(),
+            AttributeValue::S(log_key(organization_id, reference_id)),
+        );
         item.insert(
             ORGANIZATION_ID.into(),
             AttributeValue::S(organization_id.to_owned()),
         );
-        let result = self
-            .client
+        self.client
             .put_item()
             .table_name(&self.tables.logs)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#ref) OR #org = :org")
-            .expression_attribute_names("#ref", REFERENCE_ID)
-            .expression_attribute_names("#org", ORGANIZATION_ID)
-            .expression_attribute_values(":org", AttributeValue::S(organization_id.to_owned()))
             .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Err(AdminError::ReferenceTaken(reference_id)),
-            Err(e) => Err(classify("PutItem log", e).into()),
-        }
+            .await
+            .map_err(|e| classify("PutItem log", e))?;
+        Ok(())
     }
 
     /// Reads a log with its owner and version (strongly consistent: an operator checks writes).
-    pub async fn get_log(&self, reference_id: &str) -> Result<Option<StoredLog>, StoreError> {
+    pub async fn get_log(
+        &self,
+        organization_id: &str,
+        reference_id: &str,
+    ) -> Result<Option<StoredLog>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.tables.logs)
-            .key(REFERENCE_ID, AttributeValue::S(reference_id.to_owned()))
+            .key(
+                LOG_KEY,
+                AttributeValue::S(log_key(organization_id, reference_id)),
+            )
             .consistent_read(true)
             .send()
             .await

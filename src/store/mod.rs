@@ -2,6 +2,7 @@
 //! API keys table (auth, cached) and the one conditional `UpdateItem` on the logs table below.
 
 mod admin;
+mod migrate;
 
 use std::collections::HashMap;
 
@@ -13,9 +14,14 @@ use aws_sdk_dynamodb::Client;
 
 use crate::config::Tables;
 use crate::error::{ApiError, StoreError};
-use crate::model::{Change, LogUpdate, StoredLog, ORGANIZATION_ID, REFERENCE_ID, VERSION};
+use crate::idempotency::ring_attribute;
+use crate::model::{
+    log_key, Change, Precondition, StoredLog, UpdateCommand, LOG_KEY, ORGANIZATION_ID,
+    REQUEST_DIGEST, REQUEST_TOKEN, VERSION,
+};
 
 pub use admin::{AdminError, TableStatus};
+pub use migrate::MigrationReport;
 
 /// The DynamoDB tables of the service, behind one SDK client built once per instance.
 #[derive(Debug, Clone)]
@@ -68,24 +74,24 @@ impl Store {
             .cloned())
     }
 
-    /// Applies `update` to the caller's log in one conditional `UpdateItem` that also stamps
-    /// `updated_at` and increments `version`, and returns the log as it now stands.
+    /// Applies a request to the caller's log in one conditional `UpdateItem` that also stamps
+    /// `updated_at`, increments `version` and records the request's token, and returns the log
+    /// as it now stands.
     ///
-    /// The condition requires the item to exist, to belong to `organization_id` and, with
-    /// `expected_version`, to still be at that version. A log of another organization is
-    /// reported exactly like a missing one.
+    /// The condition requires the log to exist (its key holds the caller's organization, so
+    /// another organization's log is simply not there), the token to be new, and the version to
+    /// meet `If-Match`. A failed condition whose old item carries this request's token means an
+    /// earlier attempt of this request landed: that is a replay, answered like the first.
     pub async fn update_log(
         &self,
-        reference_id: &str,
         organization_id: &str,
-        update: &LogUpdate,
-        expected_version: Option<u64>,
-    ) -> Result<StoredLog, ApiError> {
+        command: &UpdateCommand,
+    ) -> Result<Updated, ApiError> {
+        let update = &command.update;
+        let mark = command.token.mark();
         let mut expr = UpdateExpression::default();
-        expr.name("#reference_id", REFERENCE_ID);
-        expr.name("#organization_id", ORGANIZATION_ID);
+        expr.name("#log_key", LOG_KEY);
         expr.name("#version", VERSION);
-        expr.value(":org", AttributeValue::S(organization_id.to_owned()));
         expr.value(":zero", AttributeValue::N("0".into()));
         expr.value(":one", AttributeValue::N("1".into()));
         expr.set(
@@ -94,28 +100,33 @@ impl Store {
         );
         expr.sets
             .push("#version = if_not_exists(#version, :zero) + :one".into());
+        expr.set(REQUEST_TOKEN, AttributeValue::S(mark.token.clone()));
+        expr.set(REQUEST_DIGEST, AttributeValue::S(mark.digest.clone()));
+        if let Some(slot) = ring_slot(&command.precondition) {
+            expr.set(&slot, AttributeValue::S(command.token.fingerprint()));
+        }
         expr.change("output", &update.output, |s| AttributeValue::S(s.clone()));
         expr.change("error", &update.error, |s| AttributeValue::S(s.clone()));
         expr.change("duration", &update.duration, |d| {
             AttributeValue::N(format_number(*d))
         });
 
-        let mut condition =
-            String::from("attribute_exists(#reference_id) AND #organization_id = :org");
-        if let Some(expected) = expected_version {
-            expr.value(":expected", AttributeValue::N(expected.to_string()));
-            condition.push_str(if expected == 0 {
-                " AND (attribute_not_exists(#version) OR #version = :expected)"
-            } else {
-                " AND #version = :expected"
-            });
+        let mut condition = String::from(
+            "attribute_exists(#log_key) \
+             AND (attribute_not_exists(#request_token) OR #request_token <> :request_token)",
+        );
+        if let Precondition::OneOf(versions) = &command.precondition {
+            condition.push_str(&version_condition(&mut expr, versions));
         }
 
         let result = self
             .client
             .update_item()
             .table_name(&self.tables.logs)
-            .key(REFERENCE_ID, AttributeValue::S(reference_id.to_owned()))
+            .key(
+                LOG_KEY,
+                AttributeValue::S(log_key(organization_id, &command.reference_id)),
+            )
             .update_expression(expr.expression())
             .condition_expression(condition)
             .set_expression_attribute_names(Some(expr.names))
@@ -126,24 +137,89 @@ impl Store {
             .await;
 
         match result {
-            Ok(out) => Ok(StoredLog::from_item(out.attributes.unwrap_or_default())?),
-            Err(err) => Err(update_failure(err, organization_id)),
+            Ok(out) => Ok(Updated {
+                log: StoredLog::from_item(out.attributes.unwrap_or_default())?,
+                replayed: false,
+            }),
+            Err(err) => update_failure(err, command),
         }
     }
 }
 
-/// Why an `UpdateItem` failed, told apart so that only DynamoDB's own trouble becomes a 5xx.
-fn update_failure(err: SdkError<UpdateItemError>, organization_id: &str) -> ApiError {
+/// The outcome of an update: the log as it stands, and whether this request's update had
+/// already landed on an earlier attempt (a replay).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Updated {
+    pub log: StoredLog,
+    pub replayed: bool,
+}
+
+/// The version ring slot an `If-Match` update with one version writes: the version it makes.
+fn ring_slot(precondition: &Precondition) -> Option<String> {
+    match precondition {
+        Precondition::OneOf(versions) => match versions.as_slice() {
+            [expected] => Some(ring_attribute(expected.wrapping_add(1))),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// ` AND <the version is one of versions>`. No version at all can never match, and an absent
+/// version counts as 0.
+fn version_condition(expr: &mut UpdateExpression, versions: &[u64]) -> String {
+    if versions.is_empty() {
+        // Contradicts `attribute_exists(#log_key)`: an existing log fails (412), a missing one 404.
+        return " AND attribute_not_exists(#log_key)".into();
+    }
+    let placeholders: Vec<String> = versions
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let placeholder = format!(":v{i}");
+            expr.value(&placeholder, AttributeValue::N(v.to_string()));
+            placeholder
+        })
+        .collect();
+    let listed = format!("#version IN ({})", placeholders.join(", "));
+    if versions.contains(&0) {
+        format!(" AND (attribute_not_exists(#version) OR {listed})")
+    } else {
+        format!(" AND {listed}")
+    }
+}
+
+/// Why an `UpdateItem` failed, told apart so that only DynamoDB's own trouble becomes a 5xx; or
+/// the replay of an attempt that did land.
+fn update_failure(
+    err: SdkError<UpdateItemError>,
+    command: &UpdateCommand,
+) -> Result<Updated, ApiError> {
     if let Some(UpdateItemError::ConditionalCheckFailedException(failed)) = err.as_service_error() {
-        // The old item tells a version conflict from "not yours or not there".
-        let old = failed.item().cloned().map(StoredLog::from_item);
-        return match old {
-            Some(Ok(old)) if old.organization_id.as_deref() == Some(organization_id) => {
-                ApiError::PreconditionFailed {
-                    current_version: old.version,
-                }
+        let Some(item) = failed.item() else {
+            return Err(ApiError::LogNotFound);
+        };
+        let landed_earlier = ring_slot(&command.precondition).is_some_and(|slot| {
+            item.get(&slot).and_then(|v| v.as_s().ok()) == Some(&command.token.fingerprint())
+        });
+        let old = StoredLog::from_item(item.clone())?;
+        let mark = command.token.mark();
+        return match &old.request {
+            Some(last) if last.token == mark.token && last.digest != mark.digest => {
+                Err(ApiError::IdempotencyKeyReused)
             }
-            _ => ApiError::LogNotFound,
+            Some(last) if last.token == mark.token => Ok(Updated {
+                log: old,
+                replayed: true,
+            }),
+            // Landed, then other writers updated the log: the answer is the log as it is now.
+            _ if landed_earlier => Ok(Updated {
+                log: old,
+                replayed: true,
+            }),
+            _ => Err(ApiError::PreconditionFailed {
+                current_version: old.version,
+            }),
         };
     }
     if err.code() == Some("ValidationException")
@@ -151,9 +227,9 @@ fn update_failure(err: SdkError<UpdateItemError>, organization_id: &str) -> ApiE
             .message()
             .is_some_and(|m| m.contains("exceeded the maximum allowed size"))
     {
-        return ApiError::ItemTooLarge;
+        return Err(ApiError::ItemTooLarge);
     }
-    ApiError::Store(classify("UpdateItem log", err))
+    Err(ApiError::Store(classify("UpdateItem log", err)))
 }
 
 /// Error codes DynamoDB uses for "try again later".

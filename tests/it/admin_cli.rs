@@ -111,20 +111,27 @@ async fn operator_workflow() {
     let Ok(resp) = app.handle(event.request()).await;
     assert_eq!(resp.status(), 200);
 
-    let got: Value = serde_json::from_str(&admin.ok(&["get-log", "cli-1"], None)).unwrap();
+    let get_acme = ["get-log", "--organization", "acme", "cli-1"];
+    let got: Value = serde_json::from_str(&admin.ok(&get_acme, None)).unwrap();
     assert_eq!(got["output"], "done");
     assert_eq!(got["id"], printed["id"]);
-    let stderr = String::from_utf8(admin.run(&["get-log", "cli-1"], None).stderr).unwrap();
+    let stderr = String::from_utf8(admin.run(&get_acme, None).stderr).unwrap();
     assert!(
         stderr.contains("organization_id: acme") && stderr.contains("version: 1"),
         "{stderr}"
     );
 
-    // Another organization cannot take over the reference id.
-    admin.fails(
+    // Another organization's log with the same reference id is its own, and leaves acme's be.
+    admin.ok(
         &["put-log", "--organization", "globex"],
-        Some(&log.to_string()),
+        Some(&json!({"reference_id": "cli-1", "output": "globex's"}).to_string()),
     );
+    let globex: Value =
+        serde_json::from_str(&admin.ok(&["get-log", "--organization", "globex", "cli-1"], None))
+            .unwrap();
+    assert_eq!(globex["output"], "globex's");
+    let acme: Value = serde_json::from_str(&admin.ok(&get_acme, None)).unwrap();
+    assert_eq!(acme, got);
     // Invalid input is refused with a clear message.
     let err = admin.fails(
         &["put-log", "--organization", "acme"],
@@ -139,7 +146,8 @@ async fn operator_workflow() {
         &["put-log", "--organization", "acme", "/no/such/file.json"],
         None,
     );
-    admin.fails(&["get-log", "no-such-ref"], None);
+    admin.fails(&["get-log", "--organization", "acme", "no-such-ref"], None);
+    admin.fails(&["get-log", "--organization", "initech", "cli-1"], None);
 
     admin.ok(&["revoke-api-key", &key], None);
     admin.fails(&["revoke-api-key", "hl_never_issued"], None);
@@ -161,8 +169,43 @@ async fn operator_workflow() {
             Event::patch(SOURCES[1])
                 .reference("cli-1")
                 .key(&other_key)
+                .json(json!({"output": "globex again"}))
                 .request(),
         )
         .await;
-    assert_eq!(resp.status(), 404, "globex sees no acme log");
+    assert_eq!(resp.status(), 200, "globex updates its own cli-1");
+    let acme_after: Value = serde_json::from_str(&admin.ok(&get_acme, None)).unwrap();
+    assert_eq!(acme_after, got, "acme's cli-1 is untouched");
+}
+
+/// Organization ids are 1 to 64 bytes of `A-Z a-z 0-9 _ . : -`, wherever the tool takes one.
+#[tokio::test]
+async fn organization_ids_outside_the_rules_are_refused_everywhere() {
+    let admin = Admin {
+        tables: Tables {
+            logs: unique("org-logs"),
+            api_keys: unique("org-keys"),
+        },
+    };
+    admin.ok(&["create-tables"], None);
+    let longest = "o".repeat(64);
+    for good in ["acme", "A-z_0.9:x", longest.as_str()] {
+        admin.ok(&["create-api-key", "--organization", good], None);
+        admin.ok(
+            &["put-log", "--organization", good],
+            Some(r#"{"reference_id": "r"}"#),
+        );
+        admin.ok(&["get-log", "--organization", good, "r"], None);
+    }
+    let too_long = "o".repeat(65);
+    for bad in ["", "a#b", "acme ", "café", "a/b", too_long.as_str()] {
+        for args in [
+            vec!["create-api-key", "--organization", bad],
+            vec!["put-log", "--organization", bad],
+            vec!["get-log", "--organization", bad, "r"],
+        ] {
+            let err = admin.fails(&args, Some(r#"{"reference_id": "r"}"#));
+            assert!(err.contains("organization id"), "{args:?}: {err}");
+        }
+    }
 }

@@ -18,7 +18,7 @@ async fn missing_unknown_and_revoked_keys_get_401_before_anything_else() {
         .await
         .unwrap();
     env.put_log("acme", sample_log("a")).await;
-    let before = env.stored("a").await.unwrap();
+    let before = env.stored("acme", "a").await.unwrap();
     for source in SOURCES {
         let cases: [(Option<&str>, &str); 5] = [
             (None, "missing"),
@@ -49,7 +49,7 @@ async fn missing_unknown_and_revoked_keys_get_401_before_anything_else() {
             assert_eq!(env.send(event.request()).await.0, 401, "{what}");
         }
     }
-    assert_eq!(env.stored("a").await.unwrap(), before);
+    assert_eq!(env.stored("acme", "a").await.unwrap(), before);
 }
 
 #[tokio::test]
@@ -72,13 +72,13 @@ async fn two_different_keys_in_one_request_are_refused_where_both_arrive() {
     let acme = env.api_key("acme").await;
     let globex = env.api_key("globex").await;
     env.put_log("acme", sample_log("two")).await;
-    let before = env.stored("two").await.unwrap();
+    let before = env.stored("acme", "two").await.unwrap();
     let event = Event::patch(Source::HttpV2)
         .reference("two")
         .key(&globex)
         .key(&acme);
     assert_eq!(env.send(event.request()).await.0, 401);
-    assert_eq!(env.stored("two").await.unwrap(), before);
+    assert_eq!(env.stored("acme", "two").await.unwrap(), before);
     // A REST API hands Lambda only the last value (lambda_http prefers `headers` over
     // `multiValueHeaders`): that key alone decides.
     let event = Event::patch(Source::RestV1)

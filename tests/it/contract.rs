@@ -52,7 +52,7 @@ async fn full_update_returns_the_whole_log_and_stores_it() {
         assert_ne!(updated_at, "2026-01-01T00:00:00Z");
         assert!(updated_at.ends_with('Z') && updated_at.contains('T'));
 
-        let stored = env.stored(&reference).await.unwrap();
+        let stored = env.stored("acme", &reference).await.unwrap();
         assert_eq!(stored.version, 1);
         assert_eq!(stored.log.output.as_deref(), Some("4"));
         assert_eq!(stored.log.error.as_deref(), Some("none"));
@@ -110,7 +110,7 @@ async fn partial_update_leaves_other_fields_alone() {
         assert_eq!(body["output"], "only output");
         assert_eq!(body["error"], "old error");
         assert_eq!(body["duration"], 1.5);
-        let stored = env.stored(&reference).await.unwrap();
+        let stored = env.stored("acme", &reference).await.unwrap();
         assert_eq!(stored.log.error.as_deref(), Some("old error"));
         assert_eq!(stored.log.duration, Some(1.5));
     }
@@ -134,7 +134,7 @@ async fn explicit_null_clears_a_field() {
     assert_eq!(body["error"], Value::Null);
     assert_eq!(body["duration"], Value::Null);
     assert_eq!(body["output"], "draft");
-    let stored = env.stored("clear").await.unwrap();
+    let stored = env.stored("acme", "clear").await.unwrap();
     assert_eq!(stored.log.error, None);
     assert_eq!(stored.log.duration, None);
     assert_eq!(stored.log.output.as_deref(), Some("draft"));
@@ -145,7 +145,7 @@ async fn empty_body_and_empty_object_change_only_updated_at() {
     let env = Env::new().await;
     let key = env.api_key("acme").await;
     env.put_log("acme", sample_log("noop")).await;
-    let before = env.stored("noop").await.unwrap();
+    let before = env.stored("acme", "noop").await.unwrap();
     for (i, body) in [None, Some("{}"), Some("  \n")].into_iter().enumerate() {
         let mut event = Event::patch(SOURCES[i % 2]).reference("noop").key(&key);
         if let Some(body) = body {
@@ -153,7 +153,7 @@ async fn empty_body_and_empty_object_change_only_updated_at() {
         }
         let (status, resp_body, _) = env.send(event.request()).await;
         assert_eq!(status, 200, "body {body:?}: {resp_body}");
-        let after = env.stored("noop").await.unwrap();
+        let after = env.stored("acme", "noop").await.unwrap();
         assert_eq!(after.version, i as u64 + 1);
         let mut expected = before.log.clone();
         expected.updated_at = after.log.updated_at.clone();
@@ -179,7 +179,7 @@ async fn unknown_body_fields_are_ignored() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["output"], "x");
     assert_eq!(body["project"], "demo");
-    let stored = env.stored("unknown").await.unwrap();
+    let stored = env.stored("acme", "unknown").await.unwrap();
     assert_eq!(stored.organization_id.as_deref(), Some("acme"));
     assert_eq!(stored.version, 1);
 }
@@ -190,7 +190,7 @@ async fn another_organizations_log_is_indistinguishable_from_a_missing_one() {
     let acme = env.api_key("acme").await;
     let globex = env.api_key("globex").await;
     env.put_log("acme", sample_log("mine")).await;
-    let before = env.stored("mine").await.unwrap();
+    let before = env.stored("acme", "mine").await.unwrap();
     for source in SOURCES {
         let (foreign, foreign_body, foreign_resp) = env
             .send(
@@ -217,11 +217,14 @@ async fn another_organizations_log_is_indistinguishable_from_a_missing_one() {
         assert_eq!(foreign_resp.headers(), missing_resp.headers());
     }
     assert_eq!(
-        env.stored("mine").await.unwrap(),
+        env.stored("acme", "mine").await.unwrap(),
         before,
         "a 404 changes nothing"
     );
-    assert!(env.stored("nobody-has-this").await.is_none(), "no upsert");
+    assert!(
+        env.stored("acme", "nobody-has-this").await.is_none(),
+        "no upsert"
+    );
 }
 
 #[tokio::test]
@@ -229,7 +232,7 @@ async fn other_methods_get_405_with_allow() {
     let env = Env::new().await;
     let key = env.api_key("acme").await;
     env.put_log("acme", sample_log("m")).await;
-    let before = env.stored("m").await.unwrap();
+    let before = env.stored("acme", "m").await.unwrap();
     for source in SOURCES {
         for method in ["GET", "POST", "PUT", "DELETE"] {
             let (status, body, resp) = env
@@ -247,7 +250,7 @@ async fn other_methods_get_405_with_allow() {
             assert!(body["detail"].is_string());
         }
     }
-    assert_eq!(env.stored("m").await.unwrap(), before);
+    assert_eq!(env.stored("acme", "m").await.unwrap(), before);
 }
 
 #[tokio::test]
@@ -306,47 +309,4 @@ async fn base64_encoded_body_is_decoded() {
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["output"], "from base64");
     }
-}
-
-#[tokio::test]
-async fn if_match_guards_the_version() {
-    let env = Env::new().await;
-    let key = env.api_key("acme").await;
-    env.put_log("acme", sample_log("etag")).await;
-    let send = |if_match: &'static str, output: &'static str| {
-        Event::patch(SOURCES[1])
-            .reference("etag")
-            .key(&key)
-            .header("If-Match", if_match)
-            .json(json!({ "output": output }))
-            .request()
-    };
-    let (status, body, resp) = env.send(send("\"0\"", "first")).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(resp.headers()["etag"], "\"1\"");
-    let (status, body, resp) = env.send(send("\"0\"", "stale")).await;
-    assert_eq!(status, 412, "{body}");
-    assert_eq!(resp.headers()["etag"], "\"1\"");
-    assert_eq!(
-        env.stored("etag").await.unwrap().log.output.as_deref(),
-        Some("first")
-    );
-    let (status, _, resp) = env.send(send("*", "any")).await;
-    assert_eq!(status, 200);
-    assert_eq!(resp.headers()["etag"], "\"2\"");
-    let (status, body, _) = env.send(send("W/\"2\"", "weak")).await;
-    assert_eq!(status, 422);
-    assert_eq!(body["detail"][0]["loc"], json!(["header", "if-match"]));
-    // Another organization's log stays a 404 even with a matching version.
-    let other = env.api_key("globex").await;
-    let (status, _, _) = env
-        .send(
-            Event::patch(SOURCES[0])
-                .reference("etag")
-                .key(&other)
-                .header("If-Match", "\"2\"")
-                .request(),
-        )
-        .await;
-    assert_eq!(status, 404);
 }

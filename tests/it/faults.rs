@@ -53,7 +53,7 @@ async fn retryable_faults_become_a_timely_503_and_the_warm_instance_recovers() {
     assert_eq!(env.send(update("f", &key, "warm")).await.0, 200);
 
     for (name, fault) in retryable_faults() {
-        let before = env.stored("f").await.unwrap();
+        let before = env.stored("acme", "f").await.unwrap();
         proxy.set(fault);
         let sent = proxy.requests();
         let started = Instant::now();
@@ -77,7 +77,7 @@ async fn retryable_faults_become_a_timely_503_and_the_warm_instance_recovers() {
         assert!(logs.contains("DynamoDB unavailable"), "{name}: {logs}");
         if !matches!(name, "stalled past every timeout" | "connection reset") {
             assert_eq!(
-                env.stored("f").await.unwrap(),
+                env.stored("acme", "f").await.unwrap(),
                 before,
                 "{name}: nothing written"
             );
@@ -129,7 +129,13 @@ async fn unreachable_dynamodb_is_a_503_until_it_comes_back() {
     let Ok(resp) = app.handle(update("gone", &key, "back")).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(
-        seeded.stored("gone").await.unwrap().log.output.as_deref(),
+        seeded
+            .stored("acme", "gone")
+            .await
+            .unwrap()
+            .log
+            .output
+            .as_deref(),
         Some("back")
     );
 }

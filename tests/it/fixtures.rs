@@ -319,7 +319,10 @@ async fn run_fixture(
 
     // What the table holds afterwards: the answer of a success, the seed after a refusal.
     let reference_id = seed["reference_id"].as_str().expect("seed reference_id");
-    let stored = env.stored(reference_id).await.expect("the seed log");
+    let stored = env
+        .stored(&expected.organization, reference_id)
+        .await
+        .expect("the seed log");
     let seed_response = as_response(serde_json::from_value(seed.clone()).expect("seed is a Log"));
     if status == 200 {
         if stored.version != 1 {
@@ -714,7 +717,7 @@ async fn cargo_lambda_invoke_with_a_fixture_updates_the_log() {
     // The update reached the table the function was pointed at.
     let store = Store::new(client_for(endpoint(), &CallCounter::default()), tables);
     let stored = store
-        .get_log("fixture-log-1")
+        .get_log(&expected.organization, "fixture-log-1")
         .await
         .expect("get log")
         .expect("the seed log");

@@ -166,7 +166,7 @@ fn hostile_requests_never_panic_5xx_or_change_data_on_4xx() {
     let key = rt.block_on(env.api_key("acme"));
     rt.block_on(env.put_log("acme", sample_log(REFERENCE)));
     // The runner takes a `Fn`: the running state lives in cells.
-    let snapshot = RefCell::new(rt.block_on(env.stored(REFERENCE)).unwrap());
+    let snapshot = RefCell::new(rt.block_on(env.stored("acme", REFERENCE)).unwrap());
     let statuses = RefCell::new(BTreeMap::<u16, u32>::new());
     let skipped = Cell::new(0u32);
 
@@ -185,7 +185,7 @@ fn hostile_requests_never_panic_5xx_or_change_data_on_4xx() {
         let (status, body, _) = rt.block_on(env.send(req));
         *statuses.borrow_mut().entry(status).or_default() += 1;
         prop_assert!(status < 500, "{status}: {body}");
-        let stored = rt.block_on(env.stored(REFERENCE)).unwrap();
+        let stored = rt.block_on(env.stored("acme", REFERENCE)).unwrap();
         let mut snapshot = snapshot.borrow_mut();
         if status == 200 {
             prop_assert_eq!(stored.version, snapshot.version + 1);

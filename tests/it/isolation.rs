@@ -25,7 +25,7 @@ async fn no_spelling_of_a_reference_id_crosses_organizations() {
     let acme_before: Vec<_> = {
         let mut v = Vec::new();
         for r in ["Ref-1", "café", "a/b?c=d&e", "%41"] {
-            v.push(env.stored(r).await.unwrap());
+            v.push(env.stored("acme", r).await.unwrap());
         }
         v
     };
@@ -79,7 +79,11 @@ async fn no_spelling_of_a_reference_id_crosses_organizations() {
         .into_iter()
         .zip(acme_before)
     {
-        assert_eq!(env.stored(r).await.unwrap(), before, "{r} unchanged");
+        assert_eq!(
+            env.stored("acme", r).await.unwrap(),
+            before,
+            "{r} unchanged"
+        );
     }
     eprintln!("isolation: {tried} foreign attempts, 0 reached another organization's log");
 }

@@ -10,7 +10,7 @@ async fn a_body_over_the_cap_is_a_413_before_any_dynamodb_call() {
     let env = Env::new().await;
     let key = env.api_key("acme").await;
     env.put_log("acme", sample_log("big")).await;
-    let before = env.stored("big").await.unwrap();
+    let before = env.stored("acme", "big").await.unwrap();
     for source in SOURCES {
         let output = "x".repeat(MAX_BODY_BYTES);
         let calls = env.calls.get();
@@ -34,7 +34,7 @@ async fn a_body_over_the_cap_is_a_413_before_any_dynamodb_call() {
             "no DynamoDB call for an oversized body"
         );
     }
-    assert_eq!(env.stored("big").await.unwrap(), before);
+    assert_eq!(env.stored("acme", "big").await.unwrap(), before);
 }
 
 #[tokio::test]
@@ -44,7 +44,7 @@ async fn an_update_past_the_item_limit_is_a_413_and_changes_nothing() {
     let mut log = sample_log("full");
     log["raw_output"] = json!("r".repeat(300 * 1024));
     env.put_log("acme", log).await;
-    let before = env.stored("full").await.unwrap();
+    let before = env.stored("acme", "full").await.unwrap();
     let output = "o".repeat(150 * 1024);
     let (status, body, _) = env
         .send(
@@ -60,7 +60,7 @@ async fn an_update_past_the_item_limit_is_a_413_and_changes_nothing() {
         body["detail"].as_str().unwrap().contains("400 KB"),
         "{body}"
     );
-    assert_eq!(env.stored("full").await.unwrap(), before);
+    assert_eq!(env.stored("acme", "full").await.unwrap(), before);
     // A smaller update still fits.
     let (status, _, _) = env
         .send(

@@ -10,6 +10,7 @@ mod faults;
 mod fixtures;
 mod function;
 mod hostile;
+mod if_match;
 mod isolation;
 mod limits;
 mod logging;

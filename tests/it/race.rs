@@ -75,7 +75,7 @@ async fn concurrent_updates_keep_versions_exact() {
     let env = Env::new().await;
     let key = env.api_key("acme").await;
     env.put_log("acme", sample_log("race")).await;
-    let before = env.stored("race").await.unwrap();
+    let before = env.stored("acme", "race").await.unwrap();
     let instances: Vec<Arc<App>> = (0..INSTANCES)
         .map(|_| {
             let client = client_for(endpoint(), &CallCounter::default());
@@ -86,7 +86,7 @@ async fn concurrent_updates_keep_versions_exact() {
     let mut all = Vec::new();
     // Rounds of If-Match writers all holding the current version: exactly one wins each round.
     for round in 0..ROUNDS {
-        let current = env.stored("race").await.unwrap().version;
+        let current = env.stored("acme", "race").await.unwrap().version;
         let writers = (0..CONTENDERS)
             .map(|c| (format!("round-{round}-{c}"), Some(current)))
             .collect();
@@ -107,7 +107,7 @@ async fn concurrent_updates_keep_versions_exact() {
         all.extend(outcomes);
     }
     // Then a free-for-all: plain writers mixed with If-Match writers on versions that may be gone.
-    let base = env.stored("race").await.unwrap().version;
+    let base = env.stored("acme", "race").await.unwrap().version;
     let writers = (0..MIXED_WRITERS)
         .map(|i| {
             (
@@ -164,7 +164,7 @@ async fn concurrent_updates_keep_versions_exact() {
         "versions are 1..=n"
     );
 
-    let after = env.stored("race").await.unwrap();
+    let after = env.stored("acme", "race").await.unwrap();
     assert_eq!(
         after.version, successes,
         "version counts the successful updates"

@@ -120,7 +120,7 @@ async fn stored_items_use_natural_dynamodb_types() {
     let raw = client_for(endpoint(), &CallCounter::default())
         .get_item()
         .table_name(&env.store.tables().logs)
-        .key("reference_id", AttributeValue::S("types".into()))
+        .key("log_key", AttributeValue::S("acme#types".into()))
         .send()
         .await
         .unwrap()
@@ -148,7 +148,10 @@ async fn stored_items_use_natural_dynamodb_types() {
         ("duration", "N"),
         ("batch_ids", "L"),
         ("organization_id", "S"),
+        ("log_key", "S"),
         ("version", "N"),
+        ("request_token", "S"),
+        ("request_digest", "S"),
         ("updated_at", "S"),
     ] {
         assert_eq!(kind(field), want, "{field}");
@@ -235,6 +238,7 @@ async fn put_raw<const N: usize>(
     let mut put = client_for(endpoint(), &CallCounter::default())
         .put_item()
         .table_name(&env.store.tables().logs)
+        .item("log_key", AttributeValue::S(format!("acme#{reference}")))
         .item("reference_id", AttributeValue::S(reference.into()))
         .item("organization_id", AttributeValue::S("acme".into()));
     for (name, value) in attributes {

@@ -183,8 +183,12 @@ impl Env {
         self.store.put_log(org, &log).await.expect("put log");
     }
 
-    pub async fn stored(&self, reference_id: &str) -> Option<StoredLog> {
-        self.store.get_log(reference_id).await.expect("get log")
+    /// `org`'s log `reference_id` as stored.
+    pub async fn stored(&self, org: &str, reference_id: &str) -> Option<StoredLog> {
+        self.store
+            .get_log(org, reference_id)
+            .await
+            .expect("get log")
     }
 
     pub async fn send(&self, req: Request) -> (u16, Value, Response<Body>) {

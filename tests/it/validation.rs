@@ -1,12 +1,15 @@
 //! 422s in FastAPI's shape: every problem listed, nothing stored.
 
 use serde_json::{json, Value};
+use update_log_by_ref::model::{
+    log_key, MAX_ORGANIZATION_ID_BYTES, MAX_PARTITION_KEY_BYTES, MAX_REFERENCE_ID_BYTES,
+};
 
 use crate::support::{sample_log, Env, Event, SOURCES};
 
 /// Sends `event` (with the key) and checks 422, the `loc`s in order, and that nothing changed.
 async fn assert_422(env: &Env, event: Event, want_locs: Value) -> Value {
-    let before = env.stored("v").await.unwrap();
+    let before = env.stored("acme", "v").await.unwrap();
     let (status, body, resp) = env.send(event.request()).await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(resp.headers()["content-type"], "application/json");
@@ -18,7 +21,7 @@ async fn assert_422(env: &Env, event: Event, want_locs: Value) -> Value {
         assert!(d["type"].as_str().is_some_and(|t| !t.is_empty()), "{d}");
     }
     assert_eq!(
-        env.stored("v").await.unwrap(),
+        env.stored("acme", "v").await.unwrap(),
         before,
         "a 422 changes nothing"
     );
@@ -37,31 +40,46 @@ async fn query_parameter_problems() {
         assert_eq!(body["detail"][0]["type"], "missing");
         let body = assert_422(&env, base().reference(""), loc.clone()).await;
         assert_eq!(body["detail"][0]["type"], "string_too_short");
-        let body = assert_422(&env, base().reference(&"r".repeat(2049)), loc.clone()).await;
+        let too_long = "r".repeat(MAX_REFERENCE_ID_BYTES + 1);
+        let body = assert_422(&env, base().reference(&too_long), loc.clone()).await;
         assert_eq!(body["detail"][0]["type"], "string_too_long");
         // Multi-byte characters count in bytes, as DynamoDB counts them.
-        assert_422(&env, base().reference(&"é".repeat(1025)), loc.clone()).await;
+        let two_byte = "é".repeat(MAX_REFERENCE_ID_BYTES / 2 + 1);
+        assert_422(&env, base().reference(&two_byte), loc.clone()).await;
         assert_422(&env, base().reference("v").reference("v"), loc.clone()).await;
         assert_422(&env, base().reference("line\nbreak"), loc.clone()).await;
     }
 }
 
+/// The longest reference id fills DynamoDB's 2048-byte partition key beside the longest
+/// organization id; one byte more is a 422 before any write.
 #[tokio::test]
-async fn longest_reference_id_is_accepted() {
+async fn longest_reference_id_is_accepted_with_the_longest_organization_id() {
     let env = Env::new().await;
-    let key = env.api_key("acme").await;
-    let longest = "é".repeat(1024);
-    env.put_log("acme", sample_log(&longest)).await;
-    let (status, body, _) = env
-        .send(
-            Event::patch(SOURCES[0])
-                .reference(&longest)
-                .key(&key)
-                .request(),
-        )
-        .await;
+    let org = "o".repeat(MAX_ORGANIZATION_ID_BYTES);
+    let key = env.api_key(&org).await;
+    // 2-byte characters and one 1-byte: every byte counts, not characters.
+    let longest = format!("{}x", "é".repeat((MAX_REFERENCE_ID_BYTES - 1) / 2));
+    assert_eq!(longest.len(), MAX_REFERENCE_ID_BYTES);
+    assert_eq!(
+        log_key(&org, &longest).len(),
+        MAX_PARTITION_KEY_BYTES,
+        "exactly DynamoDB's limit"
+    );
+    env.put_log(&org, sample_log(&longest)).await;
+    let send = |reference: &str| {
+        Event::patch(SOURCES[0])
+            .reference(reference)
+            .key(&key)
+            .json(json!({"output": "fits"}))
+            .request()
+    };
+    let (status, body, _) = env.send(send(&longest)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["reference_id"], longest.as_str());
+    let (status, body, _) = env.send(send(&format!("{longest}y"))).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["detail"][0]["type"], "string_too_long");
 }
 
 #[tokio::test]
@@ -192,7 +210,7 @@ async fn durations_round_trip_exactly_and_the_range_edges_hold() {
                 assert_eq!(status, 200, "{raw}: {body}");
                 let got = body["duration"].as_f64().unwrap();
                 assert_eq!(got.to_bits(), d.to_bits(), "{raw} came back as {got:?}");
-                let stored = env.stored("v").await.unwrap().log.duration.unwrap();
+                let stored = env.stored("acme", "v").await.unwrap().log.duration.unwrap();
                 assert_eq!(stored.to_bits(), d.to_bits(), "{raw} stored as {stored:?}");
             }
             None => {
