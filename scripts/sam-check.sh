@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Checks the SAM deployment offline: validates and lints template.yaml, runs `sam build`, and asserts
-# the built bootstrap is an arm64 (aarch64) ELF executable. SAM CLI, cfn-lint and cargo-lambda
-# come from the project's .venv; adds the rustup target aarch64-unknown-linux-gnu if missing.
+# Checks the SAM deployment offline: validates, lints and tests template.yaml (both ApiType values),
+# runs `sam build`, and asserts the built bootstrap is an arm64 (aarch64) ELF executable. SAM CLI,
+# cfn-lint and cargo-lambda come from the project's .venv; adds the rustup target
+# aarch64-unknown-linux-gnu if missing.
 # Needs no AWS account or credentials.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -17,8 +18,11 @@ ensure_arm64_target
 
 log "sam validate --lint"
 sam validate --lint --region "$AWS_REGION"
+# cfn-lint checks every combination of the template's conditions (both ApiType values among them).
 log "cfn-lint template.yaml"
 cfn-lint template.yaml
+log "template tests (both ApiType values; alarms and dashboard against src/metrics.rs)"
+python3 scripts/template_test.py
 
 log "sam build (cargo lambda, release, arm64)"
 build_log="$(mktemp)"

@@ -4,10 +4,12 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::BehaviorVersion;
+use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::config::SharedHttpClient;
 use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+
+use crate::metrics::DynamoDbMetrics;
 
 /// Table names, from `LOGS_TABLE_NAME` and `API_KEYS_TABLE_NAME`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,15 +56,19 @@ pub fn retry_config() -> RetryConfig {
 }
 
 /// The function's DynamoDB client from the SDK's standard chain (`AWS_REGION`, credentials,
-/// `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL`), with explicit timeouts and bounded retries.
+/// `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL`), with explicit timeouts and bounded retries,
+/// and the interceptor that feeds the DynamoDbLatency and DynamoDbThrottled metrics.
 pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
-    client_with(timeout_config()).await
+    let config = aws_sdk_dynamodb::config::Builder::from(&shared_config(timeout_config()).await)
+        .interceptor(DynamoDbMetrics)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
 }
 
 /// The operator tool's client: same chain, but patient. Table creation can take seconds, and
 /// a retried `CreateTable` whose first attempt did succeed would misreport what happened.
 pub async fn admin_client() -> aws_sdk_dynamodb::Client {
-    client_with(admin_timeout_config()).await
+    aws_sdk_dynamodb::Client::new(&shared_config(admin_timeout_config()).await)
 }
 
 pub fn admin_timeout_config() -> TimeoutConfig {
@@ -73,14 +79,13 @@ pub fn admin_timeout_config() -> TimeoutConfig {
         .build()
 }
 
-async fn client_with(timeouts: TimeoutConfig) -> aws_sdk_dynamodb::Client {
-    let shared = aws_config::defaults(BehaviorVersion::latest())
+async fn shared_config(timeouts: TimeoutConfig) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
         .http_client(http_client())
         .timeout_config(timeouts)
         .retry_config(retry_config())
         .load()
-        .await;
-    aws_sdk_dynamodb::Client::new(&shared)
+        .await
 }
 
 /// The roots of Amazon Trust Services (Amazon Root CA 1–4, Starfield Services Root CA G2), which

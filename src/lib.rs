@@ -5,5 +5,6 @@ pub mod config;
 pub mod edge;
 pub mod error;
 pub mod idempotency;
+pub mod metrics;
 pub mod model;
 pub mod store;

@@ -2,59 +2,25 @@
 //! client errors and DynamoDB faults: its log never holds a key, a key hash or a payload, and
 //! every line carries the request id.
 
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
-use update_log_by_ref::auth::key_hash;
 
-use crate::proxy::{Fault, FaultProxy};
-use crate::runtime_api::RuntimeApi;
-use crate::support::{endpoint, sample_log, Env, Event, Source};
+use crate::function::{assert_holds_none, is_emf, Function, Setup};
+use crate::proxy::Fault;
+use crate::support::{Event, Source};
 
 #[tokio::test]
 async fn logs_hold_no_secrets_and_every_line_has_the_request_id() {
-    let proxy = FaultProxy::start(endpoint()).await;
-    let env = Env::via(&proxy.url).await;
-    let key = env.api_key("acme").await;
-    env.put_log("acme", sample_log("logged")).await;
-    let mut api = RuntimeApi::start().await.expect("runtime API");
+    let Setup {
+        proxy,
+        env,
+        key,
+        mut api,
+    } = Setup::new("logged").await;
 
     let at_spawn = proxy.requests();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_update-log-by-ref"))
-        .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "update-log-by-ref")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_ENDPOINT_URL_DYNAMODB", &proxy.url)
-        .env("LOGS_TABLE_NAME", &env.store.tables().logs)
-        .env("API_KEYS_TABLE_NAME", &env.store.tables().api_keys)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the function");
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    for stream in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
-        Box::new(child.stderr.take().unwrap()),
-    ] {
-        let lines = lines.clone();
-        tokio::spawn(async move {
-            let mut reader = BufReader::new(stream).lines();
-            while let Ok(Some(line)) = reader.next_line().await {
-                lines.lock().unwrap().push(line);
-            }
-        });
-    }
+    let function = Function::start(&api, &env, &proxy.url, &[]);
 
     // Init opens the DynamoDB connection with exactly one request, before the first poll.
     api.first_poll().await.expect("the function finished init");
@@ -166,27 +132,23 @@ async fn logs_hold_no_secrets_and_every_line_has_the_request_id() {
         proxy.set(Fault::Pass);
         assert_eq!(response["statusCode"], want, "{name}: {response}");
     }
-    child.start_kill().expect("stop the function");
-    let _ = child.wait().await;
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-
-    let lines = lines.lock().unwrap().clone();
+    // The metrics documents are checked in tests/it/metrics.rs.
+    let lines: Vec<String> = function
+        .stop()
+        .await
+        .into_iter()
+        .filter(|line| !is_emf(line))
+        .collect();
     assert!(
         lines.len() >= 11,
         "a line for each of the 11 refusals at least: {lines:#?}"
     );
     let text = lines.join("\n");
-    for secret in [
-        key.clone(),
-        key_hash(key.as_bytes()),
-        wrong_key.to_owned(),
-        key_hash(wrong_key.as_bytes()),
-        secret_output.to_owned(),
-        secret_error.to_owned(),
-        secret_body.to_owned(),
-    ] {
-        assert!(!text.contains(&secret), "the log holds {secret:?}:\n{text}");
-    }
+    assert_holds_none(
+        &text,
+        &[&key, wrong_key],
+        &[secret_output, secret_error, secret_body],
+    );
     for line in &lines {
         let parsed: Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
