@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmark (benches/lambda.rs): the release function run as Lambda runs it, through a Runtime
+# The benchmark (benches/lambda/): the release function run as Lambda runs it, through a Runtime
 # API emulator on loopback, against DynamoDB Local, beside its floors, sizes and goals. Prints a
 # table and writes bench/results.json and bench/results.md. Not part of the test suite: a missed
 # goal prints MISS and never fails the run. About two minutes after the builds on 2 cores.
