@@ -1,5 +1,5 @@
-//! The floors the function is measured against: a raw keep-alive `UpdateItem` straight to
-//! DynamoDB Local, and the emulator's round trip with a do-nothing function.
+//! The floors the function is measured against: raw keep-alive `UpdateItem`s and `GetItem`s
+//! straight to DynamoDB Local, and the emulator's round trip with a do-nothing function.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -25,7 +25,7 @@ pub struct Noop {
 impl Noop {
     pub async fn start(bin: &Path) -> Fallible<Self> {
         let api = RuntimeApi::start().await?;
-        let process = Process::spawn(bin, &lambda_env(&api.address, "noop-function"))?;
+        let process = Process::spawn(bin, &[], &lambda_env(&api.address, "noop-function"))?;
         let init = api.first_poll().await? - process.spawned;
         Ok(Self { api, process, init })
     }
@@ -49,15 +49,15 @@ impl Noop {
     }
 }
 
-/// A keep-alive HTTP/1.1 connection to DynamoDB Local sending prepared `UpdateItem`s. DynamoDB
-/// Local requires a well-formed SigV4 `Authorization` header but does not verify the signature.
+/// A keep-alive HTTP/1.1 connection to DynamoDB Local sending prepared requests. DynamoDB Local
+/// requires a well-formed SigV4 `Authorization` header but does not verify the signature.
 pub struct RawDynamo {
-    pub send: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-    pub connection: tokio::task::JoinHandle<()>,
-    pub host: String,
+    send: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    connection: tokio::task::JoinHandle<()>,
+    host: String,
 }
 
-pub const AUTHORIZATION: &str = "AWS4-HMAC-SHA256 \
+const AUTHORIZATION: &str = "AWS4-HMAC-SHA256 \
     Credential=bench/20260101/us-east-1/dynamodb/aws4_request, \
     SignedHeaders=content-type;host;x-amz-date;x-amz-target, \
     Signature=0000000000000000000000000000000000000000000000000000000000000000";
@@ -83,15 +83,16 @@ impl RawDynamo {
         })
     }
 
-    pub async fn update_item(&mut self, body: Bytes) -> Fallible<Duration> {
+    /// One `operation` (`UpdateItem`, `GetItem`): the time from sending to the whole response.
+    async fn call(&mut self, operation: &str, body: Bytes) -> Fallible<Duration> {
         let request = Request::post("/")
             .header("host", &self.host)
             .header("content-type", "application/x-amz-json-1.0")
-            .header("x-amz-target", "DynamoDB_20120810.UpdateItem")
+            .header("x-amz-target", format!("DynamoDB_20120810.{operation}"))
             .header("x-amz-date", "20260101T000000Z")
             .header("authorization", AUTHORIZATION)
             .body(Full::new(body))
-            .map_err(because("UpdateItem request"))?;
+            .map_err(because("DynamoDB request"))?;
         self.send
             .ready()
             .await
@@ -101,29 +102,38 @@ impl RawDynamo {
             .send
             .send_request(request)
             .await
-            .map_err(because("UpdateItem"))?;
+            .map_err(|e| format!("{operation}: {e}"))?;
         let status = response.status();
         let body = response
             .into_body()
             .collect()
             .await
-            .map_err(because("UpdateItem response"))?
+            .map_err(|e| format!("{operation} response: {e}"))?
             .to_bytes();
         let elapsed = started.elapsed();
         if status != StatusCode::OK {
             return Err(format!(
-                "raw UpdateItem answered {status}: {}",
+                "raw {operation} answered {status}: {}",
                 String::from_utf8_lossy(&body)
             ));
         }
         Ok(elapsed)
     }
 
-    pub async fn batch(&mut self, fixture: &Fixture, n: usize) -> Fallible<Vec<Duration>> {
+    /// `n` of the function's `UpdateItem`s, in the order of its invocations.
+    pub async fn updates(&mut self, fixture: &Fixture, n: usize) -> Fallible<Vec<Duration>> {
         let mut latencies = Vec::with_capacity(n);
         for i in 0..n {
-            let body = fixture.update_items[i % fixture.update_items.len()].clone();
-            latencies.push(self.update_item(body).await?);
+            latencies.push(self.call("UpdateItem", fixture.update_item(i)).await?);
+        }
+        Ok(latencies)
+    }
+
+    /// `n` of the function's key lookups.
+    pub async fn gets(&mut self, fixture: &Fixture, n: usize) -> Fallible<Vec<Duration>> {
+        let mut latencies = Vec::with_capacity(n);
+        for _ in 0..n {
+            latencies.push(self.call("GetItem", fixture.get_item.clone()).await?);
         }
         Ok(latencies)
     }

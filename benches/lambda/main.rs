@@ -22,6 +22,11 @@
 //! Modules: `workloads` (what is asked), `process` (starting and watching a function), `floors`,
 //! `measurement`, `stats`, `machine`, `report`.
 
+// The every-field log is one large json! literal.
+#![recursion_limit = "256"]
+
+mod chart;
+mod figures;
 mod floors;
 mod machine;
 mod measurement;
@@ -43,10 +48,15 @@ mod workloads;
 
 use std::fmt::Display;
 use std::path::PathBuf;
+use std::process::Command;
 
+use crate::figures::SizeFigures;
 use crate::machine::{Machine, Sizes};
-use crate::measurement::{measure, Bins};
+use crate::measurement::{measure, Launch, Launches};
 use crate::report::Report;
+
+/// The chart beside `bench/results.md`.
+const CHART: &str = "latency.svg";
 
 type Fallible<T> = Result<T, String>;
 
@@ -78,6 +88,8 @@ struct Config {
     counted: usize,
     /// Untimed warm-up before the rounds: function invocations, raw `UpdateItem`s.
     warmup: usize,
+    /// Timed warm invocations per start of the Python peer (a few times slower).
+    peer_warm: usize,
 }
 
 impl Config {
@@ -103,6 +115,7 @@ impl Config {
             noop: (warm / 2).max(100),
             counted: (warm / 2).max(100),
             warmup: (warm / 2).max(100),
+            peer_warm: (warm / 4).max(50),
         })
     }
 
@@ -121,6 +134,31 @@ fn path_from_env(name: &str, default: &str) -> PathBuf {
         .unwrap_or_else(|| root().join(default))
 }
 
+/// The Python peer (`bench/peer/peer.py`) under `awslambdaric`, as Lambda's Python runtime
+/// starts a handler.
+fn peer_launch(python: PathBuf) -> Fallible<Launch> {
+    let dir = root().join("bench/peer");
+    let ok = Command::new(&python)
+        .args(["-c", "import awslambdaric, boto3"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        return Err(format!(
+            "{} cannot import awslambdaric and boto3: run scripts/bench.sh, which installs them \
+             in the project's .venv (or set BENCH_PYTHON)",
+            python.display()
+        ));
+    }
+    Ok(Launch {
+        name: "peer",
+        program: python,
+        args: ["-m", "awslambdaric", "peer.handler"]
+            .map(String::from)
+            .to_vec(),
+        env: vec![("PYTHONPATH".into(), dir.display().to_string())],
+    })
+}
+
 fn run() -> Fallible<()> {
     let config = Config::from_env()?;
     let function_bin = path_from_env("BENCH_FUNCTION_BIN", "target/release/update-log-by-ref");
@@ -134,6 +172,7 @@ fn run() -> Fallible<()> {
             ));
         }
     }
+    let python = path_from_env("BENCH_PYTHON", ".venv/bin/python");
     let machine = Machine::now();
     eprintln!(
         "bench: {} runs x {} warm invocations, memory over {} ({} CPUs, load {})",
@@ -145,11 +184,17 @@ fn run() -> Fallible<()> {
         .enable_all()
         .build()
         .map_err(because("tokio runtime"))?;
-    let bins = Bins {
-        function: function_bin.clone(),
+    let launches = Launches {
+        function: Launch {
+            name: "update-log-by-ref",
+            program: function_bin.clone(),
+            args: vec![],
+            env: vec![],
+        },
+        peer: peer_launch(python)?,
         noop: noop_bin,
     };
-    let measured = rt.block_on(measure(config, &bins, &endpoint))?;
+    let measured = rt.block_on(measure(config, &launches, &endpoint))?;
     let sizes = Sizes {
         binary: std::fs::metadata(&function_bin)
             .map_err(because("release binary size"))?
@@ -158,13 +203,20 @@ fn run() -> Fallible<()> {
         zip_path: zip,
     };
     let machine = machine.finish();
-    let report = Report::new(config, machine, measured, sizes);
+    let report = Report::new(config, machine, &measured, sizes);
     println!("{}", report.text());
     let dir = root().join("bench");
     std::fs::create_dir_all(&dir).map_err(because("create bench/"))?;
+    let figures: Vec<SizeFigures> = measured
+        .sizes
+        .iter()
+        .map(|s| SizeFigures::of(s, measured.ticks_per_second, config.long))
+        .collect();
+    chart::draw(&dir.join(CHART), &figures)?;
     let json = serde_json::to_string_pretty(&report.json()).map_err(because("results.json"))?;
     std::fs::write(dir.join("results.json"), json + "\n").map_err(because("results.json"))?;
-    std::fs::write(dir.join("results.md"), report.markdown()).map_err(because("results.md"))?;
-    eprintln!("bench: wrote bench/results.json and bench/results.md");
+    std::fs::write(dir.join("results.md"), report.markdown(CHART))
+        .map_err(because("results.md"))?;
+    eprintln!("bench: wrote bench/results.json, bench/results.md and bench/{CHART}");
     Ok(())
 }

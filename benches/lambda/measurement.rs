@@ -1,7 +1,8 @@
-//! The measurement: fresh starts of the function interleaved with the floors, and a separate
-//! start through the proxy that counts DynamoDB requests.
+//! The measurement: for each size of log, fresh starts of the function and of the Python peer
+//! interleaved with the floors, and a separate start through the proxy that counts DynamoDB
+//! requests.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -9,8 +10,34 @@ use crate::floors::{Noop, RawDynamo};
 use crate::process::{settle, Cpu, Memory, Process};
 use crate::proxy::FaultProxy;
 use crate::runtime_api::RuntimeApi;
-use crate::workloads::{expect_ok, Fixture, LOGS};
+use crate::support::Env;
+use crate::workloads::{expect_ok, Fixture, Workload, LOGS, ORGANIZATION};
 use crate::{Config, Fallible};
+
+/// How to start a function: the release binary, or the peer under `awslambdaric`.
+pub struct Launch {
+    pub name: &'static str,
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// Beside Lambda's environment.
+    pub env: Vec<(String, String)>,
+}
+
+impl Launch {
+    fn spawn(&self, fixture: &Fixture, api: &str, dynamodb: &str) -> Fallible<Process> {
+        let mut env = fixture.function_env(api, self.name, dynamodb);
+        env.extend(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        Process::spawn(&self.program, &args, &env)
+    }
+}
+
+/// What runs: the function, its peer, the do-nothing function.
+pub struct Launches {
+    pub function: Launch,
+    pub peer: Launch,
+    pub noop: PathBuf,
+}
 
 pub struct Start {
     pub init: Duration,
@@ -20,15 +47,16 @@ pub struct Start {
     pub warm_cpu: Cpu,
     pub log_bytes: u64,
     pub log_lines: u64,
-    /// Memory after `early` and `long` invocations (the last start only).
+    /// Memory after `early` invocations (a long start only).
     pub early: Option<Memory>,
-    pub long: Option<Memory>,
+    /// Memory at the end: after the warm invocations, or after all of a long start's.
+    pub end: Memory,
 }
 
-/// One fresh start of the function: init, the first invocation, `warm` timed invocations, then
-/// up to `total` invocations in all (memory is sampled at `early` and at `total`).
-pub async fn start_function(
-    bin: &Path,
+/// One fresh start: init, the first invocation, `warm` timed invocations, then up to `total`
+/// invocations in all (memory is sampled at `early` and at the end).
+async fn start(
+    launch: &Launch,
     fixture: &Fixture,
     dynamodb: &str,
     warm: usize,
@@ -36,7 +64,7 @@ pub async fn start_function(
     early: usize,
 ) -> Fallible<Start> {
     let mut api = RuntimeApi::start().await?;
-    let process = Process::spawn(bin, &fixture.function_env(&api.address, dynamodb))?;
+    let process = launch.spawn(fixture, &api.address, dynamodb)?;
     let polled = api.first_poll().await?;
     let init = polled - process.spawned;
     let init_cpu = process.cpu()?;
@@ -61,19 +89,15 @@ pub async fn start_function(
     settle().await;
     let warm_cpu = process.cpu()? - cpu_before;
     let (bytes_after, lines_after) = process.output.totals();
-
-    let mut memory_long = None;
-    if total > warm + 1 {
-        for i in warm + 1..total {
-            let answer = api.invoke(fixture.event(i)).await?;
-            expect_ok(&answer, &process)?;
-            if i + 1 == early {
-                memory_early = Some(process.memory()?);
-            }
+    for i in warm + 1..total {
+        let answer = api.invoke(fixture.event(i)).await?;
+        expect_ok(&answer, &process)?;
+        if i + 1 == early {
+            memory_early = Some(process.memory()?);
         }
-        settle().await;
-        memory_long = Some(process.memory()?);
     }
+    settle().await;
+    let end = process.memory()?;
     drop(process);
     Ok(Start {
         init,
@@ -83,8 +107,8 @@ pub async fn start_function(
         warm_cpu,
         log_bytes: bytes_after - bytes_before,
         log_lines: lines_after - lines_before,
-        early: memory_early.filter(|_| memory_long.is_some()),
-        long: memory_long,
+        early: memory_early,
+        end,
     })
 }
 
@@ -96,8 +120,8 @@ pub struct Counted {
     pub invocations: usize,
 }
 
-pub async fn count_requests(
-    bin: &Path,
+async fn count_requests(
+    launch: &Launch,
     fixture: &Fixture,
     endpoint: &str,
     n: usize,
@@ -105,7 +129,7 @@ pub async fn count_requests(
     let proxy = FaultProxy::start(endpoint).await;
     let mut api = RuntimeApi::start().await?;
     let at_spawn = proxy.requests();
-    let process = Process::spawn(bin, &fixture.function_env(&api.address, &proxy.url))?;
+    let process = launch.spawn(fixture, &api.address, &proxy.url)?;
     api.first_poll().await?;
     // Anything init left running in the background gets time to reach DynamoDB.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -129,78 +153,134 @@ pub async fn count_requests(
     })
 }
 
-pub struct Measured {
-    pub starts: Vec<Start>,
-    pub floor: Vec<Duration>,
+/// Everything measured with one size of log.
+pub struct Size {
+    pub workload: Workload,
+    pub function: Vec<Start>,
+    pub peer: Vec<Start>,
+    pub floor_update: Vec<Duration>,
+    pub floor_get: Vec<Duration>,
     pub noop: Vec<Duration>,
     pub noop_cpu: Cpu,
-    pub noop_init: Duration,
     pub counted: Counted,
+}
+
+pub struct Measured {
+    pub sizes: Vec<Size>,
+    pub noop_init: Duration,
     pub ticks_per_second: u64,
 }
 
-pub async fn measure(config: Config, bins: &Bins, endpoint: &str) -> Fallible<Measured> {
-    eprintln!("bench: seeding {LOGS} logs and an API key");
-    let fixture = Fixture::seed().await?;
-    let ticks_per_second = clock_ticks();
-
-    eprintln!("bench: warm-up (discarded): DynamoDB Local's JIT, the page cache");
-    let mut raw = RawDynamo::connect(endpoint).await?;
-    raw.batch(&fixture, config.warmup).await?;
-    start_function(&bins.function, &fixture, endpoint, config.warmup, 0, 0).await?;
-    let mut noop = Noop::start(&bins.noop).await?;
-    noop.invocations(&fixture, config.warmup).await?;
-
-    let mut starts = Vec::with_capacity(config.runs);
-    let (mut floor, mut noop_latencies, mut noop_cpu) = (vec![], vec![], Cpu::default());
-    for run in 0..config.runs {
-        floor.extend(raw.batch(&fixture, config.floor).await?);
-        let (latencies, cpu) = noop.invocations(&fixture, config.noop).await?;
-        noop_latencies.extend(latencies);
-        noop_cpu += cpu;
-        let last = run + 1 == config.runs;
-        let (total, early) = if last {
-            (config.long, config.early())
-        } else {
-            (0, 0)
-        };
-        eprintln!(
-            "bench: start {}/{}: {} warm invocations{}",
-            run + 1,
-            config.runs,
-            config.warm,
-            if last {
-                format!(", then up to {total} for memory")
-            } else {
-                String::new()
-            }
-        );
-        let start = start_function(
-            &bins.function,
-            &fixture,
-            endpoint,
-            config.warm,
-            total,
-            early,
-        )
-        .await?;
-        starts.push(start);
+pub async fn measure(config: Config, launches: &Launches, endpoint: &str) -> Fallible<Measured> {
+    let workloads = Workload::selected()?;
+    let env = Env::new().await;
+    // A cold DynamoDB Local can take longer than an attempt's timeout; a retried conditional
+    // put of the key would then fail. Reads warm it up harmlessly.
+    for _ in 0..200 {
+        let _ = env.store.api_key_organization("warm-up").await;
     }
-    let noop_init = noop.init;
-    drop(noop);
-    drop(raw);
-
-    eprintln!("bench: counting DynamoDB requests through a proxy (separate start)");
-    let counted = count_requests(&bins.function, &fixture, endpoint, config.counted).await?;
+    let key = env.api_key(ORGANIZATION).await;
+    let mut raw = RawDynamo::connect(endpoint).await?;
+    let mut noop = Noop::start(&launches.noop).await?;
+    let mut sizes = Vec::with_capacity(workloads.len());
+    for workload in workloads {
+        eprintln!("bench: {}: seeding {LOGS} logs", workload.label());
+        let fixture = Fixture::seed(&env, &key, &workload).await;
+        let rounds = Rounds {
+            config,
+            launches,
+            endpoint,
+            fixture: &fixture,
+        };
+        sizes.push(rounds.run(workload, &mut raw, &mut noop).await?);
+    }
     Ok(Measured {
-        starts,
-        floor,
-        noop: noop_latencies,
-        noop_cpu,
-        noop_init,
-        counted,
-        ticks_per_second,
+        sizes,
+        noop_init: noop.init,
+        ticks_per_second: clock_ticks(),
     })
+}
+
+/// The rounds of one size of log.
+struct Rounds<'a> {
+    config: Config,
+    launches: &'a Launches,
+    endpoint: &'a str,
+    fixture: &'a Fixture,
+}
+
+impl Rounds<'_> {
+    async fn start(
+        &self,
+        launch: &Launch,
+        warm: usize,
+        total: usize,
+        early: usize,
+    ) -> Fallible<Start> {
+        start(launch, self.fixture, self.endpoint, warm, total, early).await
+    }
+
+    async fn run(
+        &self,
+        workload: Workload,
+        raw: &mut RawDynamo,
+        noop: &mut Noop,
+    ) -> Fallible<Size> {
+        let (config, launches, fixture) = (self.config, self.launches, self.fixture);
+        eprintln!("bench: warm-up (discarded): DynamoDB Local's JIT, the page cache");
+        raw.updates(fixture, config.warmup).await?;
+        raw.gets(fixture, config.warmup).await?;
+        self.start(&launches.function, config.warmup, 0, 0).await?;
+        self.start(&launches.peer, config.peer_warm, 0, 0).await?;
+        noop.invocations(fixture, config.warmup).await?;
+
+        let (mut function, mut peer) = (vec![], vec![]);
+        let (mut floor_update, mut floor_get) = (vec![], vec![]);
+        let (mut noop_latencies, mut noop_cpu) = (vec![], Cpu::default());
+        for run in 0..config.runs {
+            floor_update.extend(raw.updates(fixture, config.floor).await?);
+            floor_get.extend(raw.gets(fixture, config.floor).await?);
+            let (latencies, cpu) = noop.invocations(fixture, config.noop).await?;
+            noop_latencies.extend(latencies);
+            noop_cpu += cpu;
+            let last = run + 1 == config.runs;
+            let (total, early) = if last {
+                (config.long, config.early())
+            } else {
+                (0, 0)
+            };
+            eprintln!(
+                "bench: start {}/{}: {} warm invocations{}, then the peer's {}",
+                run + 1,
+                config.runs,
+                config.warm,
+                if last {
+                    format!(", then up to {total} for memory")
+                } else {
+                    String::new()
+                },
+                config.peer_warm
+            );
+            function.push(
+                self.start(&launches.function, config.warm, total, early)
+                    .await?,
+            );
+            peer.push(self.start(&launches.peer, config.peer_warm, 0, 0).await?);
+        }
+        eprintln!("bench: counting DynamoDB requests through a proxy (separate start)");
+        let counted =
+            count_requests(&launches.function, fixture, self.endpoint, config.counted).await?;
+        Ok(Size {
+            workload,
+            function,
+            peer,
+            floor_update,
+            floor_get,
+            noop: noop_latencies,
+            noop_cpu,
+            counted,
+        })
+    }
 }
 
 pub fn clock_ticks() -> u64 {
@@ -211,9 +291,4 @@ pub fn clock_ticks() -> u64 {
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(100)
-}
-
-pub struct Bins {
-    pub function: PathBuf,
-    pub noop: PathBuf,
 }

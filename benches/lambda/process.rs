@@ -50,9 +50,10 @@ pub struct Process {
 }
 
 impl Process {
-    pub fn spawn(bin: &Path, env: &[(&str, &str)]) -> Fallible<Self> {
+    pub fn spawn(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Fallible<Self> {
         let mut command = Command::new(bin);
         command
+            .args(args)
             .env_clear()
             .envs(env.iter().copied())
             .stdin(Stdio::null())
