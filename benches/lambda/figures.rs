@@ -17,6 +17,12 @@ pub struct Side {
     pub init_cpu: Duration,
     pub firsts: Vec<Duration>,
     pub first: Dist,
+    /// On-CPU time of the first invocation (schedstat, median).
+    pub first_cpu: Duration,
+    /// Page faults (medians): during init, in the first invocation; and per warm invocation.
+    pub init_faults: u64,
+    pub first_faults: u64,
+    pub warm_faults: f64,
     pub warm: Dist,
     pub per_start_p50: Vec<Duration>,
     /// User + system per warm invocation.
@@ -46,6 +52,11 @@ impl Side {
             .map(|s| Duration::from_nanos(s.init_cpu.run_ns))
             .collect();
         let sum = |f: fn(&Start) -> u64| starts.iter().map(f).sum::<u64>();
+        let median = |f: fn(&Start) -> u64| {
+            let mut v: Vec<u64> = starts.iter().map(f).collect();
+            v.sort_unstable();
+            v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or(0)
+        };
         let peak = starts.iter().max_by_key(|s| s.end.hwm_kib);
         let long_start = starts.iter().find(|s| s.early.is_some());
         Self {
@@ -54,6 +65,10 @@ impl Side {
             init_cpu: Dist::of(&init_cpus).p50,
             first: Dist::of(&firsts),
             firsts,
+            first_cpu: Duration::from_nanos(median(|s| s.first_cpu.run_ns)),
+            init_faults: median(|s| s.init_cpu.faults),
+            first_faults: median(|s| s.first_cpu.faults),
+            warm_faults: sum(|s| s.warm_cpu.faults) as f64 / n as f64,
             warm: Dist::of(&all_warm),
             per_start_p50: starts.iter().map(|s| Dist::of(&s.warm).p50).collect(),
             cpu: tick(sum(|s| s.warm_cpu.ticks)) / n,
@@ -88,6 +103,12 @@ impl Side {
             "init_cpu_us_median": self.init_cpu.as_micros() as u64,
             "first_invocation": self.first.json(),
             "first_invocations_ms": self.firsts.iter().map(|d| ms_f(*d)).collect::<Vec<_>>(),
+            "first_invocation_cpu_us_median": us_f(self.first_cpu),
+            "page_faults": {
+                "init_median": self.init_faults,
+                "first_invocation_median": self.first_faults,
+                "per_warm_invocation": (self.warm_faults * 100.0).round() / 100.0,
+            },
             "warm": self.warm.json(),
             "warm_p50_per_start_ms": self.per_start_p50.iter().map(|d| ms_f(*d)).collect::<Vec<_>>(),
             "cpu_us_per_warm_invocation": us_f(self.cpu),

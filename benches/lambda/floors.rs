@@ -129,6 +129,16 @@ impl RawDynamo {
         Ok(latencies)
     }
 
+    /// Each request `n` times, untimed: warms DynamoDB Local up before anything is timed.
+    pub async fn warm_up(&mut self, requests: &[(&str, Bytes)], n: usize) -> Fallible<()> {
+        for _ in 0..n {
+            for (operation, body) in requests {
+                self.call(operation, body.clone()).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// `n` of the function's key lookups.
     pub async fn gets(&mut self, fixture: &Fixture, n: usize) -> Fallible<Vec<Duration>> {
         let mut latencies = Vec::with_capacity(n);

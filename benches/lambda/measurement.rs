@@ -11,7 +11,7 @@ use crate::process::{settle, Cpu, Memory, Process};
 use crate::proxy::FaultProxy;
 use crate::runtime_api::RuntimeApi;
 use crate::support::Env;
-use crate::workloads::{expect_ok, Fixture, Workload, LOGS, ORGANIZATION};
+use crate::workloads::{expect_ok, warm_up_requests, Fixture, Workload, LOGS, ORGANIZATION};
 use crate::{Config, Fallible};
 
 /// How to start a function: the release binary, or the peer under `awslambdaric`.
@@ -43,6 +43,8 @@ pub struct Start {
     pub init: Duration,
     pub init_cpu: Cpu,
     pub first: Duration,
+    /// CPU and page faults of the first invocation.
+    pub first_cpu: Cpu,
     pub warm: Vec<Duration>,
     pub warm_cpu: Cpu,
     pub log_bytes: u64,
@@ -75,6 +77,7 @@ async fn start(
     settle().await;
 
     let cpu_before = process.cpu()?;
+    let first_cpu = cpu_before - init_cpu;
     let (bytes_before, lines_before) = process.output.totals();
     let mut latencies = Vec::with_capacity(warm);
     let mut memory_early = None;
@@ -103,6 +106,7 @@ async fn start(
         init,
         init_cpu,
         first,
+        first_cpu,
         warm: latencies,
         warm_cpu,
         log_bytes: bytes_after - bytes_before,
@@ -173,14 +177,14 @@ pub struct Measured {
 
 pub async fn measure(config: Config, launches: &Launches, endpoint: &str) -> Fallible<Measured> {
     let workloads = Workload::selected()?;
-    let env = Env::new().await;
-    // A cold DynamoDB Local can take longer than an attempt's timeout; a retried conditional
-    // put of the key would then fail. Reads warm it up harmlessly.
-    for _ in 0..200 {
-        let _ = env.store.api_key_organization("warm-up").await;
-    }
-    let key = env.api_key(ORGANIZATION).await;
     let mut raw = RawDynamo::connect(endpoint).await?;
+    // A cold DynamoDB Local on a loaded machine can take longer than the tests' client allows
+    // for an attempt (and a retried conditional put would then fail): warm it up first.
+    raw.warm_up(&[("ListTables", "{}".into())], 200).await?;
+    let env = Env::new().await;
+    raw.warm_up(&warm_up_requests(env.store.tables()), 100)
+        .await?;
+    let key = env.api_key(ORGANIZATION).await;
     let mut noop = Noop::start(&launches.noop).await?;
     let mut sizes = Vec::with_capacity(workloads.len());
     for workload in workloads {

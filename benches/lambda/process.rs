@@ -94,7 +94,7 @@ impl Process {
     /// CPU time so far.
     pub fn cpu(&self) -> Fallible<Cpu> {
         let pid = self.child.id();
-        let (user, system) = self.cpu_ticks()?;
+        let (user, system, faults) = self.cpu_ticks()?;
         let (mut run_ns, mut threads) = (0, 0);
         let tasks =
             std::fs::read_dir(format!("/proc/{pid}/task")).map_err(because("/proc/<pid>/task"))?;
@@ -114,16 +114,18 @@ impl Process {
             system_ticks: system,
             run_ns,
             threads,
+            faults,
         })
     }
 
-    /// User and system CPU time so far, in clock ticks, all threads (ended ones included).
-    pub fn cpu_ticks(&self) -> Fallible<(u64, u64)> {
+    /// User and system CPU time so far, in clock ticks, and page faults (minor + major), all
+    /// threads (ended ones included).
+    pub fn cpu_ticks(&self) -> Fallible<(u64, u64, u64)> {
         let pid = self.child.id();
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .map_err(because("/proc/<pid>/stat"))?;
-        // Fields after the command name (which may hold spaces): state is field 3, utime 14,
-        // stime 15.
+        // Fields after the command name (which may hold spaces): state is field 3, minflt 10,
+        // majflt 12, utime 14, stime 15.
         let rest = stat
             .rfind(')')
             .map(|i| &stat[i + 1..])
@@ -135,7 +137,7 @@ impl Process {
                 .and_then(|f| f.parse().ok())
                 .ok_or_else(|| format!("/proc/<pid>/stat field {n}"))
         };
-        Ok((field(14)?, field(15)?))
+        Ok((field(14)?, field(15)?, field(10)? + field(12)?))
     }
 
     pub fn memory(&self) -> Fallible<Memory> {
@@ -176,6 +178,8 @@ pub struct Cpu {
     pub system_ticks: u64,
     pub run_ns: u64,
     pub threads: usize,
+    /// Page faults: what first touches of code and heap cost.
+    pub faults: u64,
 }
 
 impl std::ops::Sub for Cpu {
@@ -187,6 +191,7 @@ impl std::ops::Sub for Cpu {
             system_ticks: self.system_ticks.saturating_sub(earlier.system_ticks),
             run_ns: self.run_ns.saturating_sub(earlier.run_ns),
             threads: self.threads,
+            faults: self.faults.saturating_sub(earlier.faults),
         }
     }
 }
@@ -197,6 +202,7 @@ impl std::ops::AddAssign for Cpu {
         self.system_ticks += other.system_ticks;
         self.run_ns += other.run_ns;
         self.threads = self.threads.max(other.threads);
+        self.faults += other.faults;
     }
 }
 

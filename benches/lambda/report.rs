@@ -396,6 +396,17 @@ fn size_section(config: Config, f: &SizeFigures) -> Section {
             func.init.p50 <= GOAL_INIT,
         ),
         row(
+            "fn CPU (schedstat) and page faults: first invocation · per warm invocation",
+            format!(
+                "{} and {} faults · {} and {:.2} faults (init: {} faults)",
+                us(func.first_cpu),
+                func.first_faults,
+                us(func.cpu_schedstat),
+                func.warm_faults,
+                func.init_faults
+            ),
+        ),
+        row(
             "CPU during init (schedstat, median)",
             both(
                 us(func.init_cpu),

@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use serde_json::{json, Value};
 use update_log_by_ref::auth::key_hash;
+use update_log_by_ref::config::Tables;
 
 use crate::process::Process;
 use crate::runtime_api::Answer;
@@ -314,6 +315,15 @@ fn get_item_body(table: &str, key_hash: &str) -> Bytes {
         "ExpressionAttributeNames": {"#org": "organization_id", "#revoked": "revoked"}
     });
     Bytes::from(body.to_string())
+}
+
+/// Reads of both fresh tables, to warm them up in DynamoDB Local.
+pub fn warm_up_requests(tables: &Tables) -> Vec<(&'static str, Bytes)> {
+    let logs = json!({"TableName": tables.logs, "Key": log_key("warm-up")});
+    vec![
+        ("GetItem", Bytes::from(logs.to_string())),
+        ("GetItem", get_item_body(&tables.api_keys, "warm-up")),
+    ]
 }
 
 /// The HTTP status in an API Gateway response document.
