@@ -93,10 +93,13 @@ impl RawDynamo {
             .header("authorization", AUTHORIZATION)
             .body(Full::new(body))
             .map_err(because("DynamoDB request"))?;
-        self.send
-            .ready()
-            .await
-            .map_err(because("DynamoDB Local connection"))?;
+        if self.send.ready().await.is_err() {
+            // DynamoDB Local closes a connection left idle for long (a slow start between
+            // rounds): open another, untimed, as a client's pool would.
+            let endpoint = format!("http://{}", self.host);
+            self.connection.abort();
+            *self = Self::connect(&endpoint).await?;
+        }
         let started = Instant::now();
         let response = self
             .send
