@@ -456,7 +456,7 @@ fn growth_section(g: &Growth, figures: &[SizeFigures]) -> Section {
             ),
             row("CPU per warm invocation", per_kb(|s| us_of(s.cpu), "µs/KB")),
             row(
-                "peak RSS (VmHWM at the end of the warm starts)",
+                "peak RSS (VmHWM, the highest of the starts)",
                 per_kb(|s| s.peak_kib as f64, "kB/KB"),
             ),
         ],
