@@ -47,8 +47,8 @@ organizations = {}
 
 
 def log_key(organization, reference_id):
-    """The logs table's key for a log: one place, like the benchmark's raw floor."""
-    return {"reference_id": {"S": reference_id}}
+    """The logs table's key for a log: its organization and reference id."""
+    return {"log_key": {"S": f"{organization}#{reference_id}"}}
 
 
 def handler(event, context):

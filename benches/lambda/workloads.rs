@@ -6,6 +6,7 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 use update_log_by_ref::auth::key_hash;
 use update_log_by_ref::config::Tables;
+use update_log_by_ref::model::{self, LOG_KEY};
 
 use crate::process::Process;
 use crate::runtime_api::Answer;
@@ -194,8 +195,8 @@ pub struct Fixture {
     api_keys_table: String,
     /// One Lambda event (HTTP API, payload v2) per seeded log, serialized once.
     events: Vec<Bytes>,
-    /// The raw `UpdateItem` body the function sends for each event, for the floor.
-    update_items: Vec<Bytes>,
+    /// The seeded logs' reference ids, in the events' order: the floor's `UpdateItem`s.
+    references: Vec<String>,
     /// The raw `GetItem` of the key lookup, for the first invocation's floor.
     pub get_item: Bytes,
 }
@@ -204,7 +205,7 @@ impl Fixture {
     pub async fn seed(env: &Env, key: &str, workload: &Workload) -> Self {
         let tables = env.store.tables();
         let mut events = Vec::with_capacity(LOGS);
-        let mut update_items = Vec::with_capacity(LOGS);
+        let mut references = Vec::with_capacity(LOGS);
         for i in 0..LOGS {
             let reference = format!("bench-{}-{i:03}", workload.slug);
             let mut log = workload.log.clone();
@@ -219,13 +220,13 @@ impl Fixture {
             // API Gateway sends the parsed query too; the peer reads it there.
             event["queryStringParameters"] = json!({"reference_id": reference});
             events.push(Bytes::from(event.to_string()));
-            update_items.push(update_item_body(&tables.logs, &reference));
+            references.push(reference);
         }
         Self {
             logs_table: tables.logs.clone(),
             api_keys_table: tables.api_keys.clone(),
             events,
-            update_items,
+            references,
             get_item: get_item_body(&tables.api_keys, &key_hash(key.as_bytes())),
         }
     }
@@ -234,8 +235,11 @@ impl Fixture {
         self.events[i % self.events.len()].clone()
     }
 
+    /// The `UpdateItem` the function sends for the `i`th event, with a request token of its own
+    /// (a repeated token is a replay, which the condition refuses).
     pub fn update_item(&self, i: usize) -> Bytes {
-        self.update_items[i % self.update_items.len()].clone()
+        let reference = &self.references[i % self.references.len()];
+        update_item_body(&self.logs_table, reference, i)
     }
 
     /// A function's environment on Lambda, with DynamoDB at `dynamodb`.
@@ -270,33 +274,37 @@ pub fn lambda_env<'a>(api: &'a str, name: &'a str) -> Vec<(&'a str, &'a str)> {
     ]
 }
 
-/// The logs table's key of a log, as DynamoDB's JSON protocol carries it.
+/// The logs table's key of one of the bench's logs, as DynamoDB's JSON protocol carries it.
 fn log_key(reference: &str) -> Value {
-    json!({"reference_id": {"S": reference}})
+    json!({ LOG_KEY: {"S": model::log_key(ORGANIZATION, reference)} })
 }
 
-/// The `UpdateItem` the function sends for `PATCH`, as DynamoDB's JSON protocol carries it.
-fn update_item_body(table: &str, reference: &str) -> Bytes {
+/// The `UpdateItem` the function sends for `PATCH`, as DynamoDB's JSON protocol carries it; its
+/// request token and digest as long as the function's.
+fn update_item_body(table: &str, reference: &str, call: usize) -> Bytes {
     let body = json!({
         "TableName": table,
         "Key": log_key(reference),
         "UpdateExpression": "SET #updated_at = :updated_at, \
-            #version = if_not_exists(#version, :zero) + :one, #output = :output, \
-            #duration = :duration",
-        "ConditionExpression": "attribute_exists(#reference_id) AND #organization_id = :org",
+            #version = if_not_exists(#version, :zero) + :one, #request_token = :request_token, \
+            #request_digest = :request_digest, #output = :output, #duration = :duration",
+        "ConditionExpression": "attribute_exists(#log_key) \
+            AND (attribute_not_exists(#request_token) OR #request_token <> :request_token)",
         "ExpressionAttributeNames": {
-            "#reference_id": "reference_id",
-            "#organization_id": "organization_id",
+            "#log_key": LOG_KEY,
             "#version": "version",
             "#updated_at": "updated_at",
+            "#request_token": "request_token",
+            "#request_digest": "request_digest",
             "#output": "output",
             "#duration": "duration"
         },
         "ExpressionAttributeValues": {
-            ":org": {"S": ORGANIZATION},
             ":zero": {"N": "0"},
             ":one": {"N": "1"},
             ":updated_at": {"S": "2026-01-01T00:00:00.000000Z"},
+            ":request_token": {"S": format!("r{call:032x}")},
+            ":request_digest": {"S": format!("{:032x}", 0)},
             ":output": {"S": "4"},
             ":duration": {"N": "4.2e-1"}
         },
