@@ -1,5 +1,5 @@
 //! A Lambda function that does nothing: it answers every event at once with the same small
-//! API Gateway response. `benches/lambda.rs` runs it under its Runtime API emulator to measure
+//! API Gateway response. `benches/lambda/` runs it under its Runtime API emulator to measure
 //! the emulator's own round trip (the floor under every invocation of the real function).
 //!
 //! Same runtime as the real function (lambda_runtime through lambda_http's re-export, a

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# The benchmark (benches/lambda.rs): the release function run as Lambda runs it, through a Runtime
-# API emulator on loopback, against DynamoDB Local, beside its floors, sizes and goals. Prints a
-# table and writes bench/results.json and bench/results.md. Not part of the test suite: a missed
-# goal prints MISS and never fails the run. About two minutes after the builds on 2 cores.
-# BENCH_RUNS, BENCH_WARM and BENCH_LONG shrink it for a quick look (results use the defaults).
+# The benchmark (benches/lambda/): the release function run as Lambda runs it, through a Runtime
+# API emulator on loopback, against DynamoDB Local, beside its floors, a Python peer (boto3 under
+# awslambdaric, bench/peer/peer.py), three sizes of log and its goals. Prints the tables and
+# writes bench/results.json, bench/results.md and bench/latency.svg. Not part of the test suite:
+# a missed goal prints MISS and never fails the run. About five minutes after the builds on 2
+# cores. BENCH_RUNS, BENCH_WARM, BENCH_LONG and BENCH_LOGS (e.g. every-field) shrink it for a
+# quick look (results use the defaults).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require rust python node java
 cd "$ROOT"
 
 ensure_dynamodb_local
-ensure_venv
+ensure_venv # scripts/requirements.txt pins awslambdaric and boto3 for the peer
 ensure_arm64_target
 
 log "building the release function and the no-op function"
@@ -28,4 +30,5 @@ log "cargo bench --bench lambda"
 BENCH_FUNCTION_BIN="$ROOT/target/bench/update-log-by-ref" \
   BENCH_NOOP_BIN="$ROOT/target/bench/noop-function" \
   BENCH_ZIP="$zip" \
+  BENCH_PYTHON="$ROOT/.venv/bin/python" \
   cargo bench --locked --bench lambda

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::config::SharedHttpClient;
@@ -84,6 +85,9 @@ async fn shared_config(timeouts: TimeoutConfig) -> SdkConfig {
         .http_client(http_client())
         .timeout_config(timeouts)
         .retry_config(retry_config())
+        // The attempt and operation timeouts already bound every call; the stall detector's
+        // wrapper around every response body only costs CPU (see README "Performance").
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
         .load()
         .await
 }

@@ -1,6 +1,6 @@
 //! A Lambda Runtime API on loopback, so the real `update-log-by-ref` binary runs as on Lambda:
 //! it polls `GET /runtime/invocation/next` and posts each response back. The tests drive the
-//! function through it, and the benchmark (`benches/lambda.rs`) times it: each answer carries the
+//! function through it, and the benchmark (`benches/lambda/`) times it: each answer carries the
 //! time from handing out the event to receiving the response.
 
 use std::collections::HashMap;
