@@ -77,14 +77,16 @@ impl ApiError {
             ApiError::InvalidApiKey => "Invalid API key.".into(),
             ApiError::LogNotFound => "No log with this reference_id.".into(),
             ApiError::PreconditionFailed { .. } => {
-                "The log has changed since the version given in If-Match; nothing was changed."
+                "No entity tag of If-Match matches the log's current version; nothing was changed."
                     .into()
             }
             ApiError::ItemTooLarge => "The update would make the log larger than DynamoDB's \
                  400 KB item limit; nothing was changed."
                 .into(),
             ApiError::Store(StoreError::Unavailable(_)) => {
-                "The log store is temporarily unavailable; retry later.".into()
+                "The log store is temporarily unavailable; the update may or may not have been \
+                 applied. Retry later with the same Idempotency-Key to apply it exactly once."
+                    .into()
             }
             ApiError::Store(StoreError::Internal(_)) => "Internal server error.".into(),
         };

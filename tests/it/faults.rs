@@ -67,7 +67,7 @@ async fn retryable_faults_become_a_timely_503_and_the_warm_instance_recovers() {
         assert_eq!(resp.headers()["retry-after"], "1", "{name}");
         assert_eq!(
             body["detail"],
-            "The log store is temporarily unavailable; retry later."
+            "The log store is temporarily unavailable; the update may or may not have been applied. Retry later with the same Idempotency-Key to apply it exactly once."
         );
         assert!(took < LAMBDA_TIMEOUT / 2, "{name}: answered after {took:?}");
         assert!(
