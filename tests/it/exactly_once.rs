@@ -12,7 +12,7 @@ use update_log_by_ref::edge::App;
 use update_log_by_ref::store::Store;
 
 use crate::proxy::{Fault, FaultProxy};
-use crate::support::{client_for, endpoint, sample_log, CallCounter, Env, Event, Source};
+use crate::support::{endpoint, patient_client_for, sample_log, CallCounter, Env, Event, Source};
 
 fn update(key: &str, output: &str, headers: &[(&str, &str)]) -> Request {
     let mut event = Event::patch(Source::HttpV2)
@@ -26,10 +26,12 @@ fn update(key: &str, output: &str, headers: &[(&str, &str)]) -> Request {
 }
 
 /// A log behind a fault proxy, and a key whose lookup is already cached (so every later
-/// DynamoDB call of a request is its `UpdateItem`). The log is at version 1.
+/// DynamoDB call of a request is its `UpdateItem`). The log is at version 1. The function's
+/// retries with patient timeouts: a lost answer fails at once, and a loaded machine must not
+/// turn a slow retry into a timeout that is not this test's subject.
 async fn through_proxy() -> (FaultProxy, Env, String) {
     let proxy = FaultProxy::start(endpoint()).await;
-    let env = Env::via(&proxy.url).await;
+    let env = Env::via_patient(&proxy.url).await;
     let key = env.api_key("acme").await;
     env.put_log("acme", sample_log("once")).await;
     assert_eq!(env.send(update(&key, "warm", &[])).await.0, 200);
@@ -203,7 +205,7 @@ async fn concurrent_if_match_writers_with_lost_answers_apply_each_update_once() 
     let instances: Vec<Arc<App>> = (0..INSTANCES)
         .map(|_| {
             let store = Store::new(
-                client_for(&proxy.url, &CallCounter::default()),
+                patient_client_for(&proxy.url, &CallCounter::default()),
                 env.store.tables().clone(),
             );
             Arc::new(App::new(store))

@@ -120,7 +120,13 @@ pub fn client_for(endpoint: &str, counter: &CallCounter) -> Client {
 /// first attempt into a retry: for setup, inspection, and tests about something else than
 /// timeouts and retries (those are in faults.rs and exactly_once.rs).
 pub fn patient_client() -> Client {
-    client_with(endpoint(), &CallCounter::default(), admin_timeout_config())
+    patient_client_for(endpoint(), &CallCounter::default())
+}
+
+/// The same through `endpoint` (a fault proxy), counting calls: the function's retries with
+/// patient timeouts, for faults that are not about time (a lost answer).
+pub fn patient_client_for(endpoint: &str, counter: &CallCounter) -> Client {
+    client_with(endpoint, counter, admin_timeout_config())
 }
 
 fn client_with(endpoint: &str, counter: &CallCounter, timeouts: TimeoutConfig) -> Client {
@@ -162,15 +168,23 @@ impl Env {
 
     /// With an App built by `make` (for example with other cache TTLs).
     pub async fn with_app(make: impl FnOnce(Store) -> App) -> Self {
-        Self::build(endpoint(), make).await
+        Self::build(|calls| client_for(endpoint(), calls), make).await
     }
 
     /// Talking to DynamoDB Local through `url` (a fault-injecting proxy).
     pub async fn via(url: &str) -> Self {
-        Self::build(url, App::new).await
+        Self::build(|calls| client_for(url, calls), App::new).await
     }
 
-    async fn build(url: &str, make: impl FnOnce(Store) -> App) -> Self {
+    /// Through `url`, on a patient client (see `patient_client_for`).
+    pub async fn via_patient(url: &str) -> Self {
+        Self::build(|calls| patient_client_for(url, calls), App::new).await
+    }
+
+    async fn build(
+        client: impl FnOnce(&CallCounter) -> Client,
+        make: impl FnOnce(Store) -> App,
+    ) -> Self {
         let calls = CallCounter::default();
         let tables = Tables {
             logs: unique("logs"),
@@ -178,7 +192,7 @@ impl Env {
         };
         let store = Store::new(patient_client(), tables.clone());
         store.create_tables().await.expect("create tables");
-        let app = make(Store::new(client_for(url, &calls), tables));
+        let app = make(Store::new(client(&calls), tables));
         Self { app, store, calls }
     }
 
