@@ -39,12 +39,39 @@ impl Store {
         &self.tables
     }
 
-    /// Opens the connection to DynamoDB during init, so the first invocation does not pay for
-    /// it (on AWS: a TLS handshake). One `GetItem` for a hash no key can have; its outcome is
-    /// irrelevant, a failure only means the first request connects instead.
+    /// Opens the connection to DynamoDB during init and runs both of the request path's
+    /// operations once, so the first invocation pays neither the connection (on AWS: a TLS
+    /// handshake) nor the one-time setup of each operation (its first serializing, signing and
+    /// parsing). Both calls run at once: init grows by one round trip, not two. Outcomes are
+    /// irrelevant: a failure only means the first request pays instead.
     pub async fn warm_up(&self) {
-        if let Err(err) = self.api_key_organization("warm-up").await {
+        let (key, log) = tokio::join!(self.api_key_organization("warm-up"), self.touch_no_log());
+        for err in [key.err(), log.err()].into_iter().flatten() {
             tracing::warn!(cause = %err, "DynamoDB warm-up failed");
+        }
+    }
+
+    /// The request path's conditional `UpdateItem`, for a key no log has: an empty organization
+    /// (organization ids are never empty), so the condition fails and nothing is written. A failed
+    /// condition still consumes one write capacity unit: one per cold start.
+    async fn touch_no_log(&self) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.logs)
+            .key(LOG_KEY, AttributeValue::S(log_key("", "warm-up")))
+            .update_expression("SET #version = :zero")
+            .condition_expression("attribute_exists(#log_key)")
+            .expression_attribute_names("#log_key", LOG_KEY)
+            .expression_attribute_names("#version", VERSION)
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Err(err) if !is_condition_failure(&err) => Err(classify("UpdateItem warm-up", err)),
+            _ => Ok(()),
         }
     }
 
@@ -230,6 +257,13 @@ fn update_failure(
         return Err(ApiError::ItemTooLarge);
     }
     Err(ApiError::Store(classify("UpdateItem log", err)))
+}
+
+fn is_condition_failure(err: &SdkError<UpdateItemError>) -> bool {
+    matches!(
+        err.as_service_error(),
+        Some(UpdateItemError::ConditionalCheckFailedException(_))
+    )
 }
 
 /// Error codes DynamoDB uses for "try again later".

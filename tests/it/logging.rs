@@ -22,12 +22,13 @@ async fn logs_hold_no_secrets_and_every_line_has_the_request_id() {
     let at_spawn = proxy.requests();
     let function = Function::start(&api, &env, &proxy.url, &[]);
 
-    // Init opens the DynamoDB connection with exactly one request, before the first poll.
+    // Init warms up with exactly the request path's two operations (key lookup, conditional
+    // update), before the first poll.
     api.first_poll().await.expect("the function finished init");
     assert_eq!(
         proxy.requests() - at_spawn,
-        1,
-        "one warm-up request during init"
+        2,
+        "two warm-up requests during init"
     );
 
     let secret_output = "SECRET-OUTPUT-7f3a";
