@@ -20,6 +20,8 @@ use lambda_http::{Body, Response};
 use metrics::{Counter, Histogram, Unit};
 use metrics_cloudwatch_embedded::{Builder, Collector};
 
+use crate::store::THROTTLING_CODES;
+
 pub const DEFAULT_NAMESPACE: &str = "UpdateLogByRef";
 /// The one dimension: which deployment (function) emitted the document. Bounded: one value per stack.
 pub const DIMENSION: &str = "FunctionName";
@@ -42,13 +44,6 @@ pub const METRICS: [(&str, Unit); 7] = [
     (DYNAMODB_LATENCY, Unit::Milliseconds),
     (DYNAMODB_THROTTLED, Unit::Count),
     (COLD_START, Unit::Count),
-];
-
-/// DynamoDB error codes that mean "throttled" (each is retried by the SDK, and each counts).
-const THROTTLING_CODES: [&str; 3] = [
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
 ];
 
 /// The instance's metrics: the EMF collector (the `metrics` crate's global recorder) and handles.

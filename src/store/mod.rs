@@ -266,11 +266,15 @@ fn is_condition_failure(err: &SdkError<UpdateItemError>) -> bool {
     )
 }
 
-/// Error codes DynamoDB uses for "try again later".
-const RETRYABLE_CODES: &[&str] = &[
+/// Error codes DynamoDB uses for "throttled" (the metrics count them too).
+pub const THROTTLING_CODES: [&str; 3] = [
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
     "RequestLimitExceeded",
+];
+
+/// Other error codes DynamoDB uses for "try again later".
+const TRANSIENT_CODES: [&str; 3] = [
     "InternalServerError",
     "ServiceUnavailable",
     "TransactionConflictException",
@@ -288,7 +292,8 @@ where
             true
         }
         SdkError::ServiceError(service) => {
-            err.code().is_some_and(|c| RETRYABLE_CODES.contains(&c))
+            err.code()
+                .is_some_and(|c| THROTTLING_CODES.contains(&c) || TRANSIENT_CODES.contains(&c))
                 || service.raw().status().is_server_error()
         }
         _ => false,
