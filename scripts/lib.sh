@@ -46,6 +46,9 @@ require() {
           missing+=("Java 17 or newer (for DynamoDB Local)") ;;
       curl)
         command -v curl >/dev/null || missing+=("curl") ;;
+      valgrind)
+        command -v valgrind >/dev/null && command -v callgrind_annotate >/dev/null ||
+          missing+=("valgrind (Debian/Ubuntu: valgrind)") ;;
       *)
         echo "require: unknown prerequisite $need" >&2
         exit 2 ;;

@@ -17,7 +17,8 @@
 //!   of the latency phase so its own hop does not distort latency).
 //!
 //! Environment: `BENCH_FUNCTION_BIN`, `BENCH_NOOP_BIN`, `BENCH_ZIP` (paths; `scripts/bench.sh`
-//! sets them), and `BENCH_RUNS`, `BENCH_WARM`, `BENCH_LONG` to shrink the run for a quick look.
+//! sets them), `BENCH_RUNS`, `BENCH_WARM`, `BENCH_LONG` and `BENCH_LOGS` to shrink the run for a
+//! quick look, and `BENCH_OUT` to write the results elsewhere than `bench/`.
 //!
 //! Modules: `workloads` (what is asked), `process` (starting and watching a function), `floors`,
 //! `measurement`, `stats`, `machine`, `report`.
@@ -205,8 +206,8 @@ fn run() -> Fallible<()> {
     let machine = machine.finish();
     let report = Report::new(config, machine, &measured, sizes);
     println!("{}", report.text());
-    let dir = root().join("bench");
-    std::fs::create_dir_all(&dir).map_err(because("create bench/"))?;
+    let dir = path_from_env("BENCH_OUT", "bench");
+    std::fs::create_dir_all(&dir).map_err(because("create the output folder"))?;
     let figures: Vec<SizeFigures> = measured
         .sizes
         .iter()
@@ -217,6 +218,9 @@ fn run() -> Fallible<()> {
     std::fs::write(dir.join("results.json"), json + "\n").map_err(because("results.json"))?;
     std::fs::write(dir.join("results.md"), report.markdown(CHART))
         .map_err(because("results.md"))?;
-    eprintln!("bench: wrote bench/results.json, bench/results.md and bench/{CHART}");
+    eprintln!(
+        "bench: wrote results.json, results.md and {CHART} in {}",
+        dir.display()
+    );
     Ok(())
 }

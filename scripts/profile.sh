@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Where a warm invocation's instructions go, for one size of log: the benchmark (benches/lambda/)
+# runs the release build with symbols (`--profile profiling`) under valgrind's callgrind, and
+# scripts/profile_diff.py subtracts a 201-invocation start from a 401-invocation start, leaving 200
+# warm invocations. Instruction counts repeat to about 0.01 % between runs, where times on this
+# machine move by 20 %: this is how levers are compared (README "Performance").
+#
+#   scripts/profile.sh [seed|every-field|chat]     (default every-field; about 5 minutes)
+#   PROFILE_BIN=path/to/another/build scripts/profile.sh every-field    (a lever's build, A/B)
+#
+# Under valgrind, sha2 cannot use the CPU's SHA instructions and runs its portable code, so SHA-256
+# counts for more here than on a real CPU. Writes target/profile/<log>/ (callgrind files, report).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require rust python node java valgrind
+cd "$ROOT"
+
+logs="${1:-every-field}"
+out="$ROOT/target/profile/$logs"
+ensure_dynamodb_local
+ensure_venv # the benchmark's peer runs beside it; its figures are not used here
+
+log "building the function with symbols and the no-op function"
+cargo build --locked --profile profiling --bin update-log-by-ref --example noop-function
+bin="${PROFILE_BIN:-$ROOT/target/profiling/update-log-by-ref}"
+[ -x "$bin" ] || { echo "PROFILE_BIN=$bin is not an executable" >&2; exit 1; }
+bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+rm -rf "$out" && mkdir -p "$out"
+
+# The benchmark kills a start with SIGKILL, which leaves callgrind no chance to write its file. The
+# wrapper keeps valgrind as its child and, once it is itself gone, ends it with SIGTERM, on which
+# callgrind does write. Valgrind's own output goes to a file, so the benchmark's pipes close.
+cat >"$out/function.sh" <<EOF
+#!/bin/sh
+valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.%p" \\
+  "$bin" >>"$out/valgrind.log" 2>&1 &
+vg=\$!
+wrapper=\$\$
+( while kill -0 "\$wrapper" 2>/dev/null; do sleep 0.2; done; kill -TERM "\$vg" ) >/dev/null 2>&1 &
+wait "\$vg"
+EOF
+chmod +x "$out/function.sh"
+
+log "cargo bench --bench lambda, the function under callgrind, the $logs log"
+# One start of each kind: 201 invocations (the warm-up start), 401 (the measured start), 201 (the
+# counted start). The benchmark's own figures are meaningless under valgrind: they go to $out.
+BENCH_FUNCTION_BIN="$out/function.sh" \
+  BENCH_NOOP_BIN="$ROOT/target/profiling/examples/noop-function" \
+  BENCH_PYTHON="$ROOT/.venv/bin/python" \
+  BENCH_OUT="$out" BENCH_LOGS="$logs" BENCH_RUNS=1 BENCH_WARM=400 BENCH_LONG=401 \
+  cargo bench --locked --bench lambda >"$out/bench.log" 2>&1 ||
+  { tail -20 "$out/bench.log" >&2; exit 1; }
+sleep 2 # the last start's callgrind is still writing
+
+# In start order (process ids rise): the warm-up start (201), the measured start (401), the
+# counted start (201).
+mapfile -t files < <(ls "$out"/callgrind.* | sort -t. -k2 -n)
+[ "${#files[@]}" -eq 3 ] || { echo "expected 3 callgrind files in $out, found ${#files[@]}" >&2; exit 1; }
+"$VENV/bin/python" scripts/profile_diff.py "${files[0]}" "${files[1]}" 200 | tee "$out/report.txt"
+log "wrote $out/report.txt"
