@@ -135,17 +135,6 @@ fn path_from_env(name: &str, default: &str) -> PathBuf {
         .unwrap_or_else(|| root().join(default))
 }
 
-/// What template.yaml gives the deployed function beyond its tables and endpoint: the glibc
-/// allocator's tunables, so the benchmark measures the function as it runs on Lambda.
-fn deployed_env() -> Vec<(String, String)> {
-    const NAME: &str = "GLIBC_TUNABLES";
-    include_str!("../../template.yaml")
-        .lines()
-        .filter_map(|line| line.trim().strip_prefix(NAME)?.strip_prefix(':'))
-        .map(|value| (NAME.to_owned(), value.trim().to_owned()))
-        .collect()
-}
-
 /// The Python peer (`bench/peer/peer.py`) under `awslambdaric`, as Lambda's Python runtime
 /// starts a handler.
 fn peer_launch(python: PathBuf) -> Fallible<Launch> {
@@ -201,7 +190,7 @@ fn run() -> Fallible<()> {
             name: "update-log-by-ref",
             program: function_bin.clone(),
             args: vec![],
-            env: deployed_env(),
+            env: vec![],
         },
         peer: peer_launch(python)?,
         noop: noop_bin,
