@@ -1,15 +1,20 @@
-"""Instructions per warm invocation, by function and by crate, from two callgrind profiles of
-the function: a short start and a long one (`scripts/profile.sh`). Their difference divided by
-the difference in invocations leaves one warm invocation: init, the first invocation and exit
-cancel out.
+"""Instructions per warm invocation, by function and by crate, from the callgrind profiles that
+`scripts/profile.sh` leaves in DIR: one per start of the function, in start order (process ids
+rise) a 201-invocation start, a 401-invocation start and a 201-invocation start (the benchmark's
+warm-up, measured and counted starts). The second minus the first, divided by 200, leaves one
+warm invocation: init, the first invocation and exit cancel out.
 
-usage: profile_diff.py SHORT_OUT LONG_OUT EXTRA_INVOCATIONS [TOP]
+usage: profile_diff.py DIR [TOP]
 """
 
 import re
 import subprocess
 import sys
 from collections import defaultdict
+from pathlib import Path
+
+# Invocations the measured start makes beyond the warm-up start.
+EXTRA_INVOCATIONS = 200
 
 # `  1,234 (12.34%)  file:function [binary]` or `  1,234  file:function [binary]`.
 LINE = re.compile(r"^\s*([\d,]+)\s+(?:\([\d.]+%\)\s+)?(\S.*)$")
@@ -53,15 +58,19 @@ def crate_of(function):
 
 
 def main():
-    if len(sys.argv) not in (4, 5):
+    if len(sys.argv) not in (2, 3):
         sys.exit(__doc__)
-    short, long_, extra = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    top = int(sys.argv[4]) if len(sys.argv) == 5 else 25
+    out = Path(sys.argv[1])
+    top = int(sys.argv[2]) if len(sys.argv) == 3 else 25
+    files = sorted(out.glob("callgrind.*"), key=lambda f: int(f.suffix[1:]))
+    if len(files) != 3:
+        sys.exit(f"expected 3 callgrind files (one per start) in {out}, found {len(files)}")
+    short, long_ = files[0], files[1]
     short_costs, short_total = self_costs(short)
     long_costs, long_total = self_costs(long_)
-    per_invocation = (long_total - short_total) / extra
+    per_invocation = (long_total - short_total) / EXTRA_INVOCATIONS
     delta = {
-        f: (long_costs.get(f, 0) - short_costs.get(f, 0)) / extra
+        f: (long_costs.get(f, 0) - short_costs.get(f, 0)) / EXTRA_INVOCATIONS
         for f in set(short_costs) | set(long_costs)
     }
     crates = defaultdict(float)
@@ -69,7 +78,7 @@ def main():
         crates[crate_of(function)] += ir
 
     print(f"instructions per warm invocation: {per_invocation:,.0f}")
-    print(f"  (short start {short_total:,}, long start {long_total:,}, {extra} invocations apart)")
+    print(f"  (short start {short_total:,}, long start {long_total:,}, {EXTRA_INVOCATIONS} invocations apart)")
     print("\nby crate (self cost, the crate a function's symbol names):")
     for crate, ir in sorted(crates.items(), key=lambda kv: -kv[1])[:top]:
         print(f"  {ir:>10,.0f}  {100 * ir / per_invocation:5.1f} %  {crate}")
