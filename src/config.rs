@@ -10,8 +10,6 @@ use aws_sdk_dynamodb::config::SharedHttpClient;
 use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 
-use crate::metrics::DynamoDbMetrics;
-
 /// Table names, from `LOGS_TABLE_NAME` and `API_KEYS_TABLE_NAME`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tables {
@@ -56,14 +54,11 @@ pub fn retry_config() -> RetryConfig {
         .with_max_backoff(Duration::from_millis(250))
 }
 
-/// The function's DynamoDB client from the SDK's standard chain (`AWS_REGION`, credentials,
-/// `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL`), with explicit timeouts and bounded retries,
-/// and the interceptor that feeds the DynamoDbLatency and DynamoDbThrottled metrics.
-pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
-    let config = aws_sdk_dynamodb::config::Builder::from(&shared_config(timeout_config()).await)
-        .interceptor(DynamoDbMetrics)
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(config)
+/// The function's DynamoDB client settings from the SDK's standard chain (`AWS_REGION`,
+/// credentials, `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL`), with explicit timeouts and
+/// bounded retries. `main` adds the metrics interceptor and builds the client.
+pub async fn dynamodb_config() -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::config::Builder::from(&shared_config(timeout_config()).await)
 }
 
 /// The operator tool's client: same chain, but patient. Table creation can take seconds, and

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod dynamodb_errors;
 pub mod edge;
 pub mod error;
 pub mod idempotency;

@@ -20,7 +20,7 @@ use lambda_http::{Body, Response};
 use metrics::{Counter, Histogram, Unit};
 use metrics_cloudwatch_embedded::{Builder, Collector};
 
-use crate::store::THROTTLING_CODES;
+use crate::dynamodb_errors::THROTTLING_CODES;
 
 pub const DEFAULT_NAMESPACE: &str = "UpdateLogByRef";
 /// The one dimension: which deployment (function) emitted the document. Bounded: one value per stack.

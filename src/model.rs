@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::StoreError;
-use crate::idempotency::RequestToken;
 
 pub type Object = Map<String, Value>;
 pub type Item = HashMap<String, AttributeValue>;
@@ -217,15 +216,6 @@ pub enum Precondition {
     /// A list of entity tags: the log must be at one of these versions. Empty when no tag of the
     /// list is a strong ETag of this API: then nothing matches.
     OneOf(Vec<u64>),
-}
-
-/// What a valid request asks for.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UpdateCommand {
-    pub reference_id: String,
-    pub update: LogUpdate,
-    pub precondition: Precondition,
-    pub token: RequestToken,
 }
 
 /// A log as stored: the Log, its owner, its version and the request that made that version.

@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use crate::error::{ApiError, Loc, ValidationError};
 use crate::idempotency::{RequestToken, MAX_KEY_CHARS};
-use crate::model::{reference_id_problem, Change, LogUpdate, Precondition, UpdateCommand};
+use crate::model::{reference_id_problem, Change, LogUpdate, Precondition};
+use crate::store::UpdateCommand;
 
 /// A request body larger than this is refused with 413 before anything else: no log can hold it
 /// (DynamoDB items stop at 400 KB).

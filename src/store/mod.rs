@@ -13,11 +13,12 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use aws_sdk_dynamodb::Client;
 
 use crate::config::Tables;
+use crate::dynamodb_errors::{THROTTLING_CODES, TRANSIENT_CODES};
 use crate::error::{ApiError, StoreError};
-use crate::idempotency::ring_attribute;
+use crate::idempotency::{ring_attribute, RequestToken};
 use crate::model::{
-    log_key, Change, Precondition, StoredLog, UpdateCommand, LOG_KEY, ORGANIZATION_ID,
-    REQUEST_DIGEST, REQUEST_TOKEN, VERSION,
+    log_key, Change, LogUpdate, Precondition, StoredLog, LOG_KEY, ORGANIZATION_ID, REQUEST_DIGEST,
+    REQUEST_TOKEN, VERSION,
 };
 
 pub use admin::{AdminError, TableStatus};
@@ -173,6 +174,16 @@ impl Store {
     }
 }
 
+/// What a valid request asks for: which log, what change, on what condition, and the token
+/// that makes it exactly-once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateCommand {
+    pub reference_id: String,
+    pub update: LogUpdate,
+    pub precondition: Precondition,
+    pub token: RequestToken,
+}
+
 /// The outcome of an update: the log as it stands, and whether this request's update had
 /// already landed on an earlier attempt (a replay).
 #[derive(Debug, Clone, PartialEq)]
@@ -265,20 +276,6 @@ fn is_condition_failure(err: &SdkError<UpdateItemError>) -> bool {
         Some(UpdateItemError::ConditionalCheckFailedException(_))
     )
 }
-
-/// Error codes DynamoDB uses for "throttled" (the metrics count them too).
-pub const THROTTLING_CODES: [&str; 3] = [
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-];
-
-/// Other error codes DynamoDB uses for "try again later".
-const TRANSIENT_CODES: [&str; 3] = [
-    "InternalServerError",
-    "ServiceUnavailable",
-    "TransactionConflictException",
-];
 
 /// Sorts an SDK failure into retryable (503) or not (500), keeping a message for the log line.
 /// The message is the SDK's error chain: codes and DynamoDB's text, never an item or a key.
