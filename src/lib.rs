@@ -9,3 +9,6 @@ pub mod idempotency;
 pub mod metrics;
 pub mod model;
 pub mod store;
+
+#[cfg(test)]
+mod layers;
