@@ -10,7 +10,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::error::StoreError;
-use crate::model::{LogUpdate, RequestMark};
+use crate::model::{LogUpdate, Precondition, RequestMark};
 
 /// Idempotency keys: 1 to 255 printable ASCII characters.
 pub const MAX_KEY_CHARS: usize = 255;
@@ -67,6 +67,64 @@ pub fn ring_attribute(version: u64) -> String {
     format!("rr{}", version % RING_SLOTS)
 }
 
+/// The ring attribute an update writes: only an `If-Match` naming one version knows the version
+/// it makes.
+pub fn ring_slot(precondition: &Precondition) -> Option<String> {
+    match precondition {
+        Precondition::OneOf(versions) => match versions.as_slice() {
+            [expected] => Some(ring_attribute(expected.wrapping_add(1))),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// What the log held when it refused an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusing<'a> {
+    /// The request that made its current version (none if a whole-item writer made it).
+    pub last_request: Option<&'a RequestMark>,
+    /// Its entry in the ring slot of the request's precondition (`ring_slot`), if any.
+    pub ring_entry: Option<&'a str>,
+}
+
+/// What a failed update condition means for the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// No log has this reference id (for this organization).
+    NotFound,
+    /// An earlier attempt of this very request landed: answer as if this one had.
+    Replay,
+    /// The request's `Idempotency-Key` made the current version with another body.
+    KeyReused,
+    /// The log is not at a version `If-Match` names, and this request did not make it so.
+    PreconditionFailed,
+}
+
+/// The decision after DynamoDB refused an update's condition, from the log it returned (`None`:
+/// there was none). Its latest request settles it first; a slot of the ring can only prove a
+/// landing that other writers have since covered.
+pub fn after_failed_condition(
+    log: Option<Refusing<'_>>,
+    request: &RequestToken,
+    precondition: &Precondition,
+) -> Verdict {
+    let Some(log) = log else {
+        return Verdict::NotFound;
+    };
+    let mark = request.mark();
+    match log.last_request {
+        Some(last) if last.token == mark.token && last.digest != mark.digest => Verdict::KeyReused,
+        Some(last) if last.token == mark.token => Verdict::Replay,
+        _ if ring_slot(precondition).is_some()
+            && log.ring_entry == Some(request.fingerprint().as_str()) =>
+        {
+            Verdict::Replay
+        }
+        _ => Verdict::PreconditionFailed,
+    }
+}
+
 fn hex_prefix(data: &[u8], bytes: usize) -> String {
     hex::encode(&Sha256::digest(data)[..bytes])
 }
@@ -115,5 +173,140 @@ mod tests {
     fn the_ring_wraps_every_thirty_two_versions() {
         assert_eq!(ring_attribute(3), "rr3");
         assert_eq!(ring_attribute(35), "rr3");
+    }
+
+    #[test]
+    fn only_an_if_match_of_one_version_has_a_ring_slot_the_version_it_makes() {
+        assert_eq!(
+            ring_slot(&Precondition::OneOf(vec![4])).as_deref(),
+            Some("rr5")
+        );
+        assert_eq!(
+            ring_slot(&Precondition::OneOf(vec![31])).as_deref(),
+            Some("rr0")
+        );
+        assert_eq!(
+            ring_slot(&Precondition::OneOf(vec![u64::MAX])).as_deref(),
+            Some("rr0")
+        );
+        for none in [
+            Precondition::None,
+            Precondition::Exists,
+            Precondition::OneOf(vec![]),
+            Precondition::OneOf(vec![1, 2]),
+        ] {
+            assert_eq!(ring_slot(&none), None, "{none:?}");
+        }
+    }
+
+    fn refusing<'a>(last: Option<&'a RequestMark>, ring: Option<&'a str>) -> Option<Refusing<'a>> {
+        Some(Refusing {
+            last_request: last,
+            ring_entry: ring,
+        })
+    }
+
+    #[test]
+    fn no_log_is_not_found() {
+        let request = RequestToken::for_key("k", &update("x"));
+        for precondition in [Precondition::None, Precondition::OneOf(vec![1])] {
+            assert_eq!(
+                after_failed_condition(None, &request, &precondition),
+                Verdict::NotFound
+            );
+        }
+    }
+
+    #[test]
+    fn the_same_request_as_the_latest_is_a_replay_whatever_the_precondition() {
+        let request = RequestToken::for_key("k", &update("x"));
+        for precondition in [
+            Precondition::None,
+            Precondition::Exists,
+            Precondition::OneOf(vec![]),
+            Precondition::OneOf(vec![7]),
+        ] {
+            let log = refusing(Some(request.mark()), None);
+            assert_eq!(
+                after_failed_condition(log, &request, &precondition),
+                Verdict::Replay,
+                "{precondition:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_same_key_with_another_body_is_key_reused_even_where_the_ring_matches() {
+        let request = RequestToken::for_key("k", &update("x"));
+        let earlier = RequestToken::for_key("k", &update("y"));
+        let fingerprint = request.fingerprint();
+        for ring in [None, Some(fingerprint.as_str())] {
+            let log = refusing(Some(earlier.mark()), ring);
+            assert_eq!(
+                after_failed_condition(log, &request, &Precondition::OneOf(vec![3])),
+                Verdict::KeyReused
+            );
+        }
+    }
+
+    #[test]
+    fn a_landing_covered_by_later_writers_is_a_replay_when_the_ring_holds_it() {
+        let request = RequestToken::for_key("k", &update("x"));
+        let later = RequestToken::for_key("other", &update("z"));
+        let fingerprint = request.fingerprint();
+        let log = refusing(Some(later.mark()), Some(&fingerprint));
+        assert_eq!(
+            after_failed_condition(log, &request, &Precondition::OneOf(vec![3])),
+            Verdict::Replay
+        );
+        // A whole-item writer came after: no latest request, the ring still tells.
+        let log = refusing(None, Some(&fingerprint));
+        assert_eq!(
+            after_failed_condition(log, &request, &Precondition::OneOf(vec![3])),
+            Verdict::Replay
+        );
+    }
+
+    #[test]
+    fn otherwise_the_precondition_failed() {
+        let request = RequestToken::for_key("k", &update("x"));
+        let later = RequestToken::for_key("other", &update("z"));
+        let same_key_other_body = RequestToken::for_key("k", &update("y")).fingerprint();
+        let own = request.fingerprint();
+        let cases = [
+            // The slot holds another request's fingerprint, or the same key's with another body.
+            (
+                Some(later.mark()),
+                Some(later.fingerprint()),
+                Precondition::OneOf(vec![3]),
+            ),
+            (
+                Some(later.mark()),
+                Some(same_key_other_body),
+                Precondition::OneOf(vec![3]),
+            ),
+            (Some(later.mark()), None, Precondition::OneOf(vec![3])),
+            (None, None, Precondition::OneOf(vec![3])),
+            // Without one expected version the ring proves nothing, whatever it holds.
+            (
+                Some(later.mark()),
+                Some(own.clone()),
+                Precondition::OneOf(vec![2, 3]),
+            ),
+            (
+                Some(later.mark()),
+                Some(own.clone()),
+                Precondition::OneOf(vec![]),
+            ),
+            (Some(later.mark()), Some(own), Precondition::Exists),
+        ];
+        for (last, ring, precondition) in cases {
+            let log = refusing(last, ring.as_deref());
+            assert_eq!(
+                after_failed_condition(log, &request, &precondition),
+                Verdict::PreconditionFailed,
+                "{last:?} {ring:?} {precondition:?}"
+            );
+        }
     }
 }

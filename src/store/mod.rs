@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::Client;
 use crate::config::Tables;
 use crate::dynamodb_errors::{THROTTLING_CODES, TRANSIENT_CODES};
 use crate::error::{ApiError, StoreError};
-use crate::idempotency::{ring_attribute, RequestToken};
+use crate::idempotency::{after_failed_condition, ring_slot, Refusing, RequestToken, Verdict};
 use crate::model::{
     log_key, Change, LogUpdate, Precondition, StoredLog, LOG_KEY, ORGANIZATION_ID, REQUEST_DIGEST,
     REQUEST_TOKEN, VERSION,
@@ -169,7 +169,7 @@ impl Store {
                 log: StoredLog::from_item(out.attributes.unwrap_or_default())?,
                 replayed: false,
             }),
-            Err(err) => update_failure(err, command),
+            Err(err) => failed_update_outcome(err, command),
         }
     }
 }
@@ -190,17 +190,6 @@ pub struct UpdateCommand {
 pub struct Updated {
     pub log: StoredLog,
     pub replayed: bool,
-}
-
-/// The version ring slot an `If-Match` update with one version writes: the version it makes.
-fn ring_slot(precondition: &Precondition) -> Option<String> {
-    match precondition {
-        Precondition::OneOf(versions) => match versions.as_slice() {
-            [expected] => Some(ring_attribute(expected.wrapping_add(1))),
-            _ => None,
-        },
-        _ => None,
-    }
 }
 
 /// ` AND <the version is one of versions>`. No version at all can never match, and an absent
@@ -227,37 +216,37 @@ fn version_condition(expr: &mut UpdateExpression, versions: &[u64]) -> String {
     }
 }
 
-/// Why an `UpdateItem` failed, told apart so that only DynamoDB's own trouble becomes a 5xx; or
-/// the replay of an attempt that did land.
-fn update_failure(
+/// What a failed `UpdateItem` means: the replay of an attempt that did land (`Ok`), or a failure
+/// told apart so that only DynamoDB's own trouble becomes a 5xx.
+fn failed_update_outcome(
     err: SdkError<UpdateItemError>,
     command: &UpdateCommand,
 ) -> Result<Updated, ApiError> {
     if let Some(UpdateItemError::ConditionalCheckFailedException(failed)) = err.as_service_error() {
-        let Some(item) = failed.item() else {
-            return Err(ApiError::LogNotFound);
-        };
-        let landed_earlier = ring_slot(&command.precondition).is_some_and(|slot| {
-            item.get(&slot).and_then(|v| v.as_s().ok()) == Some(&command.token.fingerprint())
+        let old = failed
+            .item()
+            .map(|item| StoredLog::from_item(item.clone()))
+            .transpose()?;
+        let ring_entry = ring_slot(&command.precondition)
+            .as_ref()
+            .and_then(|slot| failed.item()?.get(slot)?.as_s().ok())
+            .map(String::as_str);
+        let refusing = old.as_ref().map(|old| Refusing {
+            last_request: old.request.as_ref(),
+            ring_entry,
         });
-        let old = StoredLog::from_item(item.clone())?;
-        let mark = command.token.mark();
-        return match &old.request {
-            Some(last) if last.token == mark.token && last.digest != mark.digest => {
-                Err(ApiError::IdempotencyKeyReused)
-            }
-            Some(last) if last.token == mark.token => Ok(Updated {
-                log: old,
+        let verdict = after_failed_condition(refusing, &command.token, &command.precondition);
+        return match (verdict, old) {
+            // Possibly landed before other writers updated the log: the answer is the log now.
+            (Verdict::Replay, Some(log)) => Ok(Updated {
+                log,
                 replayed: true,
             }),
-            // Landed, then other writers updated the log: the answer is the log as it is now.
-            _ if landed_earlier => Ok(Updated {
-                log: old,
-                replayed: true,
-            }),
-            _ => Err(ApiError::PreconditionFailed {
+            (Verdict::PreconditionFailed, Some(old)) => Err(ApiError::PreconditionFailed {
                 current_version: old.version,
             }),
+            (Verdict::KeyReused, _) => Err(ApiError::IdempotencyKeyReused),
+            (Verdict::NotFound, _) | (_, None) => Err(ApiError::LogNotFound),
         };
     }
     if err.code() == Some("ValidationException")
