@@ -10,7 +10,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::error::StoreError;
-use crate::model::{LogUpdate, Precondition, RequestMark};
+use crate::model::{Change, LogUpdate, Precondition, RequestMark};
 
 /// Idempotency keys: 1 to 255 printable ASCII characters.
 pub const MAX_KEY_CHARS: usize = 255;
@@ -39,12 +39,10 @@ impl RequestToken {
     }
 
     fn with_token(token: String, update: &LogUpdate) -> Self {
-        // Serializing the validated update cannot fail; its JSON is canonical (fields in order).
-        let json = serde_json::to_vec(update).unwrap_or_default();
         Self {
             mark: RequestMark {
                 token,
-                digest: hex_prefix(&json, 16),
+                digest: hex_prefix(&canonical_form(update), 16),
             },
         }
     }
@@ -60,6 +58,37 @@ impl RequestToken {
         let both = format!("{}:{}", self.mark.token, self.mark.digest);
         hex_prefix(both.as_bytes(), 6)
     }
+}
+
+/// The first line of the canonical form, naming its version. The digest is what tells a retry
+/// from a reused key, across deploys too: a new form gets a new version, and the store's
+/// comparison must then also accept the digests of the forms before it.
+const CANONICAL_FORM_V1: &str = "update-log-by-ref request v1\n";
+
+/// What a request asks, spelled one way only: the version line, then one line per field it sets
+/// or clears, in a fixed order (`output`, `error`, `duration`); a field it leaves alone has no
+/// line. Strings carry their length in bytes, so no content can pass for another field; numbers
+/// are the shortest exponent form that reads back as the same `f64` (`1.5e0`).
+pub fn canonical_form(update: &LogUpdate) -> Vec<u8> {
+    fn line<T>(form: &mut Vec<u8>, name: &str, change: &Change<T>, value: impl Fn(&T) -> Vec<u8>) {
+        match change {
+            Change::Keep => return,
+            Change::Clear => form.extend_from_slice(format!("{name} clear").as_bytes()),
+            Change::Set(v) => {
+                form.extend_from_slice(format!("{name} set ").as_bytes());
+                form.extend_from_slice(&value(v));
+            }
+        }
+        form.push(b'\n');
+    }
+    let text = |s: &String| [format!("{}:", s.len()).as_bytes(), s.as_bytes()].concat();
+    let mut form = CANONICAL_FORM_V1.as_bytes().to_vec();
+    line(&mut form, "output", &update.output, text);
+    line(&mut form, "error", &update.error, text);
+    line(&mut form, "duration", &update.duration, |d| {
+        format!("{d:e}").into_bytes()
+    });
+    form
 }
 
 /// The ring attribute of the request that made `version`.
@@ -131,8 +160,9 @@ fn hex_prefix(data: &[u8], bytes: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
-    use crate::model::Change;
 
     fn update(output: &str) -> LogUpdate {
         LogUpdate {
@@ -153,6 +183,68 @@ mod tests {
             a.mark().token,
             RequestToken::for_key("k-2", &update("x")).mark().token
         );
+    }
+
+    /// A retry after a deploy must meet the digest its first attempt stored: a change here is a
+    /// new canonical form version, never an edit of this one.
+    #[test]
+    fn a_known_request_keeps_its_canonical_form_and_digest() {
+        let request = LogUpdate {
+            output: Change::Set("héllo\nerror clear".into()),
+            error: Change::Clear,
+            duration: Change::Set(1.5),
+        };
+        assert_eq!(
+            String::from_utf8(canonical_form(&request)).unwrap(),
+            "update-log-by-ref request v1\noutput set 18:héllo\nerror clear\nerror clear\nduration set 1.5e0\n"
+        );
+        let token = RequestToken::for_key("retry-1", &request);
+        assert_eq!(token.mark().token, "k3998fbdb8d844aa01d03de09b39b7b08");
+        assert_eq!(token.mark().digest, "f830625780ee0b19f45edb655b0c9ff9");
+        assert_eq!(token.fingerprint(), "042ed78ea550");
+        assert_eq!(
+            String::from_utf8(canonical_form(&LogUpdate::default())).unwrap(),
+            "update-log-by-ref request v1\n"
+        );
+    }
+
+    fn change<T: std::fmt::Debug + Clone>(
+        set: impl Strategy<Value = T>,
+    ) -> impl Strategy<Value = Change<T>> {
+        prop_oneof![
+            Just(Change::Keep),
+            Just(Change::Clear),
+            set.prop_map(Change::Set)
+        ]
+    }
+
+    fn log_update() -> impl Strategy<Value = LogUpdate> {
+        (
+            change(any::<String>()),
+            change(any::<String>()),
+            change(0.0..1e125f64),
+        )
+            .prop_map(|(output, error, duration)| LogUpdate {
+                output,
+                error,
+                duration,
+            })
+    }
+
+    proptest! {
+        /// Two requests share a digest only if they ask the same.
+        #[test]
+        fn different_requests_have_different_canonical_forms(a in log_update(), b in log_update()) {
+            prop_assert_eq!(a == b, canonical_form(&a) == canonical_form(&b));
+        }
+
+        /// A string cannot pass for the lines after it.
+        #[test]
+        fn a_string_holding_a_form_is_not_that_form(s in ".*") {
+            let smuggled = LogUpdate { output: Change::Set(format!("{s}\nerror clear")), ..LogUpdate::default() };
+            let two = LogUpdate { output: Change::Set(s), error: Change::Clear, ..LogUpdate::default() };
+            prop_assert_ne!(canonical_form(&smuggled), canonical_form(&two));
+        }
     }
 
     #[test]

@@ -189,8 +189,7 @@ impl Log {
 }
 
 /// How a request touches one field: leave it, clear it (`null`), or set it.
-/// Serialized only to fingerprint a request (`idempotency::digest`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub enum Change<T> {
     #[default]
     Keep,
@@ -199,7 +198,7 @@ pub enum Change<T> {
 }
 
 /// The body of `PATCH /logs` (`UpdateLogRequest`), already validated.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct LogUpdate {
     pub output: Change<String>,
     pub error: Change<String>,
