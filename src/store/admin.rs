@@ -1,10 +1,16 @@
 //! The operator's writes and reads (`logs-admin`): tables, API keys, and whole logs.
 
+use std::time::Duration;
+
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus as SdkTableStatus,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
 };
+
+use aws_sdk_dynamodb::client::Waiters;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_smithy_runtime_api::client::waiters::error::WaiterError;
 
 use super::{classify, Store};
 use crate::error::StoreError;
@@ -19,6 +25,10 @@ pub enum AdminError {
     #[error("this API key is already registered")]
     KeyExists,
 }
+
+/// How long `create_table` waits for a table to become ACTIVE. The waiter polls at once, then
+/// every 20 s or more: DynamoDB Local's tables are ACTIVE at once, AWS's within seconds.
+const TABLE_WAIT: Duration = Duration::from_secs(120);
 
 /// What `create_tables` found or did for one table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,23 +87,31 @@ impl Store {
         Ok(status)
     }
 
+    /// Waits, with the SDK's table waiter, until the table is ACTIVE.
     async fn wait_active(&self, table: &str) -> Result<(), StoreError> {
-        for _ in 0..120 {
-            let out = self
-                .client
-                .describe_table()
-                .table_name(table)
-                .send()
-                .await
-                .map_err(|e| classify("DescribeTable", e))?;
-            if out.table().and_then(|t| t.table_status()) == Some(&SdkTableStatus::Active) {
-                return Ok(());
+        let waited = self
+            .client
+            .wait_until_table_exists()
+            .table_name(table)
+            .wait(TABLE_WAIT)
+            .await;
+        match waited {
+            Ok(_) => Ok(()),
+            Err(WaiterError::ExceededMaxWait(_)) => Err(StoreError::Unavailable(format!(
+                "table {table} did not become ACTIVE within {} s",
+                TABLE_WAIT.as_secs()
+            ))),
+            Err(WaiterError::OperationFailed(failed)) => {
+                Err(classify("DescribeTable", failed.into_error()))
             }
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            Err(WaiterError::FailureState(failed)) => Err(StoreError::Internal(
+                match failed.final_poll().as_result() {
+                    Err(err) => format!("DescribeTable: {}", DisplayErrorContext(err)),
+                    Ok(_) => format!("table {table} cannot become ACTIVE"),
+                },
+            )),
+            Err(err) => Err(StoreError::Internal(format!("DescribeTable waiter: {err}"))),
         }
-        Err(StoreError::Unavailable(format!(
-            "table {table} did not become ACTIVE"
-        )))
     }
 
     /// Stores a new API key by its hash; the raw key is never stored. A key already registered

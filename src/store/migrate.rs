@@ -43,7 +43,8 @@ impl MigrationReport {
     }
 }
 
-enum Copy {
+/// What became of one old log.
+enum LogCopy {
     Copied,
     Skipped,
     Failed(String),
@@ -102,10 +103,10 @@ impl Store {
                     break;
                 }
                 while let Some(done) = writes.join_next().await {
-                    match done.unwrap_or_else(|e| Copy::Failed(format!("write task: {e}"))) {
-                        Copy::Copied => report.copied += 1,
-                        Copy::Skipped => report.skipped += 1,
-                        Copy::Failed(why) => report.failures.push(why),
+                    match done.unwrap_or_else(|e| LogCopy::Failed(format!("write task: {e}"))) {
+                        LogCopy::Copied => report.copied += 1,
+                        LogCopy::Skipped => report.skipped += 1,
+                        LogCopy::Failed(why) => report.failures.push(why),
                     }
                 }
             }
@@ -118,16 +119,16 @@ impl Store {
 
     /// Writes one old log under its new key unless the table holds it at the same or a higher
     /// version. Retries with back-off while DynamoDB throttles or fails.
-    async fn copy_log(&self, mut item: Item) -> Copy {
+    async fn copy_log(&self, mut item: Item) -> LogCopy {
         let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
         let Some(reference_id) = text(REFERENCE_ID).filter(|r| !r.is_empty()) else {
-            return Copy::Failed("an item without a reference_id".into());
+            return LogCopy::Failed("an item without a reference_id".into());
         };
         let Some(organization_id) = text(ORGANIZATION_ID) else {
-            return Copy::Failed(format!("{reference_id:?}: no organization_id"));
+            return LogCopy::Failed(format!("{reference_id:?}: no organization_id"));
         };
         if let Some(problem) = organization_id_problem(&organization_id) {
-            return Copy::Failed(format!("{reference_id:?}: {problem}"));
+            return LogCopy::Failed(format!("{reference_id:?}: {problem}"));
         }
         let version = item
             .get(VERSION)
@@ -163,12 +164,12 @@ impl Store {
                     );
             }
             match put.send().await {
-                Ok(_) => return Copy::Copied,
+                Ok(_) => return LogCopy::Copied,
                 Err(e)
                     if e.as_service_error()
                         .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
                 {
-                    return Copy::Skipped
+                    return LogCopy::Skipped
                 }
                 Err(e) => match classify("PutItem log", e) {
                     StoreError::Unavailable(_) if attempt < WRITE_ATTEMPTS => {
@@ -176,7 +177,7 @@ impl Store {
                         backoff *= 2;
                         attempt += 1;
                     }
-                    err => return Copy::Failed(format!("{reference_id:?}: {err}")),
+                    err => return LogCopy::Failed(format!("{reference_id:?}: {err}")),
                 },
             }
         }

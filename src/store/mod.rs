@@ -108,8 +108,8 @@ impl Store {
     ///
     /// The condition requires the log to exist (its key holds the caller's organization, so
     /// another organization's log is simply not there), the token to be new, and the version to
-    /// meet `If-Match`. A failed condition whose old item carries this request's token means an
-    /// earlier attempt of this request landed: that is a replay, answered like the first.
+    /// meet `If-Match`. What a failed condition means (an earlier attempt of this request landed:
+    /// a replay, answered like the first; or a refusal) is `idempotency::after_failed_condition`.
     pub async fn update_log(
         &self,
         organization_id: &str,
