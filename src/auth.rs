@@ -59,15 +59,7 @@ impl Authenticator {
     /// The caller for the `X-API-KEY` value(s) of a request. Missing, unknown, revoked or
     /// ambiguous (several different values) keys are refused.
     pub async fn authenticate(&self, store: &Store, keys: &[&[u8]]) -> Result<Caller, ApiError> {
-        let raw = match keys {
-            [] => return Err(ApiError::MissingApiKey),
-            [first, rest @ ..] if rest.iter().all(|k| k == first) => *first,
-            _ => return Err(ApiError::InvalidApiKey),
-        };
-        if raw.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::MissingApiKey);
-        }
-        let hash = key_hash(raw);
+        let hash = key_hash(presented_key(keys)?);
         let organization = match self.cache.get(&hash) {
             Some(cached) => cached,
             None => {
@@ -83,6 +75,20 @@ impl Authenticator {
             .map(|organization_id| Caller { organization_id })
             .ok_or(ApiError::InvalidApiKey)
     }
+}
+
+/// The one key of a request's `X-API-KEY` values: none or only blanks is a missing key, several
+/// different ones an invalid key (which of them would be a guess).
+pub fn presented_key<'k>(keys: &[&'k [u8]]) -> Result<&'k [u8], ApiError> {
+    let raw = match keys {
+        [] => return Err(ApiError::MissingApiKey),
+        [first, rest @ ..] if rest.iter().all(|k| k == first) => *first,
+        _ => return Err(ApiError::InvalidApiKey),
+    };
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::MissingApiKey);
+    }
+    Ok(raw)
 }
 
 /// An organization id outside the rules cannot address its logs safely (a `#` would make its
@@ -135,12 +141,42 @@ impl KeyCache {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     /// The storage contract: `key_hash` is the lowercase hex SHA-256 of the raw key.
     #[test]
     fn key_hash_is_lowercase_hex_sha256() {
         assert_eq!(
-            super::key_hash(b"abc"),
+            key_hash(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn one_key_however_often_it_is_sent_and_nothing_else() {
+        assert_eq!(presented_key(&[b"k"]).unwrap(), b"k");
+        assert_eq!(presented_key(&[b"k", b"k", b"k"]).unwrap(), b"k");
+        assert_eq!(presented_key(&[b" k "]).unwrap(), b" k ");
+        let blank: &[u8] = b" \t";
+        for missing in [&[][..], &[&b""[..]], &[blank], &[blank, blank]] {
+            assert!(
+                matches!(presented_key(missing), Err(ApiError::MissingApiKey)),
+                "{missing:?}"
+            );
+        }
+        let (a, b, empty): (&[u8], &[u8], &[u8]) = (b"a", b"b", b"");
+        for ambiguous in [&[a, b][..], &[a, a, b], &[a, empty]] {
+            assert!(
+                matches!(presented_key(ambiguous), Err(ApiError::InvalidApiKey)),
+                "{ambiguous:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_organization_ids_that_keep_the_rules_are_usable() {
+        assert!(usable_organization("acme"));
+        assert!(!usable_organization("acme#x"));
+        assert!(!usable_organization(""));
     }
 }

@@ -131,14 +131,19 @@ impl Metrics {
     /// One `write` of the whole line, so nothing interleaves with it; a failed write costs the
     /// metrics of one invocation, never the answer.
     fn flush(&self) {
-        let mut line = Vec::with_capacity(768);
         let written = self
-            .collector
-            .flush(&mut line)
-            .and_then(|()| std::io::stdout().lock().write_all(&line));
+            .document()
+            .and_then(|line| std::io::stdout().lock().write_all(&line));
         if let Err(err) = written {
             tracing::warn!(cause = %err, "metrics not written");
         }
+    }
+
+    /// The document of what was recorded since the last one, as one line.
+    fn document(&self) -> std::io::Result<Vec<u8>> {
+        let mut line = Vec::with_capacity(768);
+        self.collector.flush(&mut line)?;
+        Ok(line)
     }
 }
 
@@ -252,7 +257,88 @@ fn is_throttling_error(body: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_throttling_error;
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    /// The one test that installs the process-wide recorder: an outcome's document, twice.
+    #[test]
+    fn each_outcome_makes_one_document_with_its_counts() {
+        let metrics = Metrics::install().expect("the first recorder");
+        let document = |metrics: &Metrics| -> Value {
+            let line = metrics.document().unwrap();
+            assert_eq!(line.iter().filter(|b| **b == b'\n').count(), 1);
+            serde_json::from_slice(&line).unwrap()
+        };
+        let dynamodb = DynamoDbUse {
+            calls: 2,
+            time: Duration::from_micros(3_250),
+            throttled: 1,
+        };
+        metrics.record(StatusCode::OK, Duration::from_micros(4_500), dynamodb);
+        metrics.collector.set_property("RequestId", "req-1");
+        let doc = document(&metrics);
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Dimensions"], json!([[DIMENSION]]));
+        let declared: Vec<&str> = directive["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(declared.len(), METRICS.len(), "{doc}");
+        assert_eq!(doc["RequestId"], "req-1");
+        for (name, value) in [
+            (UPDATED, json!(1)),
+            (CLIENT_ERROR, json!(0)),
+            (SERVER_ERROR, json!(0)),
+            (COLD_START, json!(1)),
+            (DYNAMODB_THROTTLED, json!(1)),
+            (LATENCY, json!([4.5])),
+            (DYNAMODB_LATENCY, json!([3.25])),
+        ] {
+            assert_eq!(doc[name], value, "{name} in {doc}");
+        }
+        // A refusal that made no DynamoDB call, on a warm instance.
+        let none = DynamoDbUse {
+            calls: 0,
+            time: Duration::ZERO,
+            throttled: 0,
+        };
+        metrics.record(StatusCode::NOT_FOUND, Duration::from_micros(700), none);
+        let doc = document(&metrics);
+        for (name, value) in [
+            (UPDATED, json!(0)),
+            (CLIENT_ERROR, json!(1)),
+            (SERVER_ERROR, json!(0)),
+            (COLD_START, json!(0)),
+            (DYNAMODB_THROTTLED, json!(0)),
+            (LATENCY, json!([0.7])),
+        ] {
+            assert_eq!(doc[name], value, "{name} in {doc}");
+        }
+        assert!(doc.get(DYNAMODB_LATENCY).is_none(), "{doc}");
+        let failed = DynamoDbUse {
+            calls: 1,
+            time: Duration::from_millis(2500),
+            throttled: 0,
+        };
+        metrics.record(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_millis(2501),
+            failed,
+        );
+        let doc = document(&metrics);
+        assert_eq!(
+            (&doc[SERVER_ERROR], &doc[CLIENT_ERROR]),
+            (&json!(1), &json!(0))
+        );
+    }
+
+    #[test]
+    fn milliseconds_keep_microseconds() {
+        assert_eq!(millis(Duration::from_nanos(1_234_567)), 1.234);
+    }
 
     #[test]
     fn throttling_codes_are_recognised_and_others_are_not() {

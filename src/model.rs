@@ -262,3 +262,153 @@ pub fn timestamp_now() -> String {
         .fmt(DateTimeFormat::DateTime)
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn organization_ids_are_short_and_never_hold_a_hash() {
+        for good in [
+            "acme",
+            "A-Z_a.z:0-9",
+            &"o".repeat(MAX_ORGANIZATION_ID_BYTES),
+        ] {
+            assert_eq!(organization_id_problem(good), None, "{good}");
+        }
+        let too_long = "o".repeat(MAX_ORGANIZATION_ID_BYTES + 1);
+        for bad in ["", "acme#x", "a b", "é", "a/b", &too_long] {
+            assert!(organization_id_problem(bad).is_some(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn reference_ids_fit_the_key_and_hold_no_control_character() {
+        let longest = "r".repeat(MAX_REFERENCE_ID_BYTES);
+        assert_eq!(reference_id_problem(&longest), None);
+        assert_eq!(reference_id_problem("a#b/ c?é🙂"), None);
+        let kind = |id: &str| reference_id_problem(id).map(|(kind, _)| kind);
+        assert_eq!(kind(""), Some("string_too_short"));
+        assert_eq!(kind(&format!("{longest}r")), Some("string_too_long"));
+        // A multi-byte character counts its bytes.
+        assert_eq!(
+            kind(&format!("{}é", &longest[1..])),
+            Some("string_too_long")
+        );
+        assert_eq!(kind("a\nb"), Some("value_error"));
+        assert_eq!(kind("a\u{7f}"), Some("value_error"));
+        assert_eq!(kind("a\u{fffd}"), Some("value_error"));
+        // The longest pair still fits DynamoDB's partition key.
+        let key = log_key(&"o".repeat(MAX_ORGANIZATION_ID_BYTES), &longest);
+        assert_eq!(key.len(), MAX_PARTITION_KEY_BYTES);
+    }
+
+    proptest! {
+        /// Two different (organization, reference) pairs never share a key.
+        #[test]
+        fn log_keys_never_collide(
+            a in "[A-Za-z0-9_.:-]{1,8}", b in "[A-Za-z0-9_.:-]{1,8}",
+            x in "[^\u{0}]{1,8}", y in "[^\u{0}]{1,8}",
+        ) {
+            prop_assert_eq!(log_key(&a, &x) == log_key(&b, &y), a == b && x == y);
+        }
+
+        /// A reference id is refused exactly when it is empty, too long, or holds a control
+        /// character or U+FFFD.
+        #[test]
+        fn reference_id_rule(id in ".{0,40}") {
+            let bad = id.is_empty()
+                || id.len() > MAX_REFERENCE_ID_BYTES
+                || id.chars().any(|c| c.is_control() || c == '\u{fffd}');
+            prop_assert_eq!(reference_id_problem(&id).is_some(), bad);
+        }
+    }
+
+    #[test]
+    fn a_log_maps_to_an_item_without_nulls_and_back() {
+        let log: Log = serde_json::from_value(json!({
+            "reference_id": "r",
+            "output": "o",
+            "duration": 1.5,
+            "prompt_tokens": 3,
+            "judgment": 5,
+            "tool_choice": "auto",
+            "inputs": {"a": [1, null]},
+            "error": null,
+        }))
+        .unwrap();
+        let item = log.to_item().unwrap();
+        assert!(!item.contains_key("error"));
+        assert_eq!(item["prompt_tokens"], AttributeValue::N("3".into()));
+        assert_eq!(item["tool_choice"], AttributeValue::S("auto".into()));
+        assert_eq!(Log::from_item(item).unwrap(), log);
+    }
+
+    #[test]
+    fn a_stored_field_of_the_wrong_type_is_an_internal_error_that_quotes_nothing() {
+        let item = Item::from([("output".to_owned(), AttributeValue::N("12345".into()))]);
+        let Err(StoreError::Internal(message)) = Log::from_item(item) else {
+            panic!("an internal error");
+        };
+        assert!(!message.contains("12345"), "{message}");
+    }
+
+    #[test]
+    fn a_stored_log_reads_its_owner_version_and_latest_request() {
+        let s = |v: &str| AttributeValue::S(v.into());
+        let item = Item::from([
+            (LOG_KEY.to_owned(), s("acme#r")),
+            (ORGANIZATION_ID.to_owned(), s("acme")),
+            (VERSION.to_owned(), AttributeValue::N("41".into())),
+            (REQUEST_TOKEN.to_owned(), s("kabc")),
+            (REQUEST_DIGEST.to_owned(), s("d1")),
+            ("output".to_owned(), s("o")),
+            ("rr3".to_owned(), s("f")),
+        ]);
+        let stored = StoredLog::from_item(item).unwrap();
+        assert_eq!(stored.organization_id.as_deref(), Some("acme"));
+        assert_eq!(stored.version, 41);
+        assert_eq!(
+            stored.request,
+            Some(RequestMark {
+                token: "kabc".into(),
+                digest: "d1".into()
+            })
+        );
+        assert_eq!(stored.log.output.as_deref(), Some("o"));
+        // A log a whole-item writer made: version 0, no request.
+        let bare = StoredLog::from_item(Item::from([("output".to_owned(), s("o"))])).unwrap();
+        assert_eq!(
+            (bare.version, bare.request, bare.organization_id),
+            (0, None, None)
+        );
+    }
+
+    #[test]
+    fn the_spec_defaults_fill_only_what_is_missing() {
+        let log = Log::default().with_spec_defaults();
+        assert_eq!(log.inputs, Some(Object::new()));
+        assert_eq!(log.save, Some(true));
+        assert_eq!(log.evaluation_results, Some(vec![]));
+        let kept = Log {
+            save: Some(false),
+            ..Log::default()
+        }
+        .with_spec_defaults();
+        assert_eq!(kept.save, Some(false));
+    }
+
+    #[test]
+    fn timestamps_are_rfc_3339_in_utc() {
+        use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
+        let now = timestamp_now();
+        assert!(now.ends_with('Z') && now.as_bytes()[10] == b'T', "{now}");
+        assert!(
+            DateTime::from_str(&now, DateTimeFormat::DateTime).is_ok(),
+            "{now}"
+        );
+    }
+}

@@ -98,3 +98,39 @@ fn log_failure(err: &ApiError) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use lambda_http::Body;
+
+    use super::*;
+
+    #[test]
+    fn any_path_ending_in_logs_is_the_logs_path() {
+        for path in [
+            "/logs",
+            "/logs/",
+            "/v4/logs",
+            "/Prod/logs",
+            "/lambda-url/f/logs",
+            "logs",
+        ] {
+            assert!(is_logs_path(path), "{path}");
+        }
+        for path in ["/", "", "/log", "/logs/x", "/v4/logsx", "/xlogs"] {
+            assert!(!is_logs_path(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn every_api_key_line_is_presented_whatever_the_case_of_its_name() {
+        let req = lambda_http::http::Request::builder()
+            .header("X-API-KEY", "a")
+            .header("x-api-key", "b")
+            .header("X-Api-Key", "a")
+            .header("api-key", "c")
+            .body(Body::Empty)
+            .unwrap();
+        assert_eq!(presented_keys(&req), [b"a", b"b", b"a"]);
+    }
+}

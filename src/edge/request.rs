@@ -290,3 +290,271 @@ fn idempotency_key(req: &Request) -> Result<Option<&str>, ValidationError> {
     }
     Ok(Some(key))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use lambda_http::http::header::HeaderName;
+    use lambda_http::Body;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A request with these `reference_id` values, header lines and body.
+    fn request(references: &[&str], headers: &[(&str, &[u8])], body: &str) -> Request {
+        let mut builder = lambda_http::http::Request::builder();
+        for (name, value) in headers {
+            builder = builder.header(HeaderName::from_bytes(name.as_bytes()).unwrap(), *value);
+        }
+        let query: HashMap<String, Vec<String>> = if references.is_empty() {
+            HashMap::new()
+        } else {
+            let values = references.iter().map(|r| (*r).to_owned()).collect();
+            HashMap::from([("reference_id".to_owned(), values)])
+        };
+        builder
+            .body(Body::from(body))
+            .unwrap()
+            .with_query_string_parameters(query)
+    }
+
+    fn if_match_of(lines: &[&str]) -> Result<Precondition, ValidationError> {
+        let headers: Vec<(&str, &[u8])> =
+            lines.iter().map(|l| ("if-match", l.as_bytes())).collect();
+        if_match(&request(&["r"], &headers, ""))
+    }
+
+    fn kinds(errors: &[ValidationError]) -> Vec<&'static str> {
+        errors.iter().map(|e| e.kind).collect()
+    }
+
+    #[test]
+    fn an_empty_or_blank_body_changes_nothing() {
+        for body in ["", "  \n\t"] {
+            assert_eq!(parse_body(body.as_bytes()).unwrap(), LogUpdate::default());
+        }
+    }
+
+    #[test]
+    fn absent_keeps_null_clears_a_value_sets_and_unknown_fields_are_ignored() {
+        let update =
+            parse_body(br#"{"output": "o", "error": null, "extra": [1], "duration": 2}"#).unwrap();
+        assert_eq!(
+            update,
+            LogUpdate {
+                output: Change::Set("o".into()),
+                error: Change::Clear,
+                duration: Change::Set(2.0),
+            }
+        );
+        assert_eq!(
+            parse_body(br#"{"duration": -0.0}"#).unwrap().duration,
+            Change::Set(0.0)
+        );
+        assert!(matches!(
+            parse_body(br#"{"duration": -0.0}"#).unwrap().duration,
+            Change::Set(d) if d.is_sign_positive()
+        ));
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_at_once() {
+        let errors = parse_body(br#"{"output": 1, "error": true, "duration": "1"}"#).unwrap_err();
+        assert_eq!(kinds(&errors), ["string_type", "string_type", "float_type"]);
+        assert_eq!(errors[2].loc, [Loc::Name("body"), Loc::Name("duration")]);
+    }
+
+    #[test]
+    fn durations_keep_to_what_dynamodb_can_store() {
+        for (duration, kind) in [
+            ("-1", Some("greater_than_equal")),
+            ("1e126", Some("less_than_equal")),
+            ("1e-131", Some("value_error")),
+            ("0", None),
+            ("1e-130", None),
+            ("1e125", None),
+            ("12.5", None),
+        ] {
+            let body = format!(r#"{{"duration": {duration}}}"#);
+            let result = parse_body(body.as_bytes());
+            assert_eq!(
+                result.err().map(|e| kinds(&e)),
+                kind.map(|k| vec![k]),
+                "{duration}"
+            );
+        }
+        assert!(duration(Value::from(f64::INFINITY)).is_err());
+    }
+
+    #[test]
+    fn a_body_that_is_not_a_json_object_is_refused_with_where() {
+        let errors = parse_body(b"[1]").unwrap_err();
+        assert_eq!(kinds(&errors), ["model_attributes_type"]);
+        let errors = parse_body(b"{\"output\": \"x\",\n \"error\" 1}").unwrap_err();
+        assert_eq!(kinds(&errors), ["json_invalid"]);
+        // Line 2, column 10 (the `1`): after the 16 bytes of line 1 and its newline.
+        assert_eq!(errors[0].loc, [Loc::Name("body"), Loc::Index(25)]);
+        // A truncated body fails at its end.
+        let errors = parse_body(b"{\"output\": ").unwrap_err();
+        assert_eq!(errors[0].loc, [Loc::Name("body"), Loc::Index(11)]);
+    }
+
+    #[test]
+    fn if_match_reads_star_lists_and_several_lines() {
+        assert_eq!(if_match_of(&[]).unwrap(), Precondition::None);
+        assert_eq!(if_match_of(&[" * "]).unwrap(), Precondition::Exists);
+        assert_eq!(
+            if_match_of(&[r#""3", W/"4" ,, "5""#, r#""3", "x", "07""#]).unwrap(),
+            Precondition::OneOf(vec![3, 5])
+        );
+        // Tags this API never issued match nothing; an empty list is a list.
+        assert_eq!(
+            if_match_of(&[r#"W/"1", "abc", "-1""#]).unwrap(),
+            Precondition::OneOf(vec![])
+        );
+        assert_eq!(if_match_of(&[" , "]).unwrap(), Precondition::OneOf(vec![]));
+    }
+
+    #[test]
+    fn if_match_refuses_what_is_not_a_list_of_entity_tags() {
+        for lines in [
+            &["3"][..],
+            &[r#""3" "4""#],
+            &[r#""3"#],
+            &["*, \"3\""],
+            &["*", "*"],
+            &["\"a b\""],
+            &["w/\"3\""],
+        ] {
+            let err = if_match_of(lines).unwrap_err();
+            assert_eq!(
+                err.loc,
+                [Loc::Name("header"), Loc::Name("if-match")],
+                "{lines:?}"
+            );
+        }
+        let many: Vec<String> = (0..=MAX_IF_MATCH_VERSIONS as u64)
+            .map(|v| format!("\"{v}\""))
+            .collect();
+        assert!(if_match_of(&[&many.join(",")]).is_err());
+        assert!(if_match_of(&[&many[1..].join(",")]).is_ok());
+    }
+
+    #[test]
+    fn idempotency_keys_are_one_printable_ascii_value() {
+        let key_of = |lines: &[&[u8]]| {
+            let headers: Vec<(&str, &[u8])> =
+                lines.iter().map(|l| ("idempotency-key", *l)).collect();
+            idempotency_key(&request(&["r"], &headers, "")).map(|k| k.map(str::to_owned))
+        };
+        assert_eq!(key_of(&[]).unwrap(), None);
+        assert_eq!(key_of(&[b" k-1 "]).unwrap().as_deref(), Some("k-1"));
+        assert_eq!(key_of(&[b"k", b"k"]).unwrap().as_deref(), Some("k"));
+        let longest = "k".repeat(MAX_KEY_CHARS);
+        assert!(key_of(&[longest.as_bytes()]).is_ok());
+        let too_long = "k".repeat(MAX_KEY_CHARS + 1);
+        for bad in [
+            &[&b"k"[..], b"l"][..],
+            &[b""],
+            &[b"   "],
+            &[too_long.as_bytes()],
+            &[b"caf\xc3\xa9"],
+        ] {
+            assert!(key_of(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_reference_id_is_required_once_and_must_keep_the_rules() {
+        let reference = |values: &[&str]| reference_id(&request(values, &[], ""));
+        assert_eq!(reference(&["a#b"]).unwrap(), "a#b");
+        assert_eq!(reference(&[]).unwrap_err().kind, "missing");
+        assert_eq!(reference(&["a", "b"]).unwrap_err().kind, "value_error");
+        assert_eq!(reference(&[""]).unwrap_err().kind, "string_too_short");
+        assert_eq!(reference(&["a\u{1}"]).unwrap_err().kind, "value_error");
+    }
+
+    #[test]
+    fn a_request_gets_every_problem_reported_at_once_or_its_command() {
+        let bad = request(
+            &[],
+            &[("if-match", b"nope"), ("idempotency-key", b"")],
+            r#"{"output": 1}"#,
+        );
+        let Err(ApiError::Validation(errors)) = parse(&bad) else {
+            panic!("a validation error");
+        };
+        let locs: Vec<_> = errors.iter().map(|e| e.loc[1].clone()).collect();
+        assert_eq!(
+            locs,
+            [
+                Loc::Name("reference_id"),
+                Loc::Name("output"),
+                Loc::Name("if-match"),
+                Loc::Name("idempotency-key")
+            ]
+        );
+        let good = request(
+            &["r-1"],
+            &[("if-match", b"\"2\""), ("idempotency-key", b"k")],
+            r#"{"output": "o"}"#,
+        );
+        let command = parse(&good).unwrap();
+        assert_eq!(command.reference_id, "r-1");
+        assert_eq!(command.precondition, Precondition::OneOf(vec![2]));
+        assert_eq!(command.token, RequestToken::for_key("k", &command.update));
+    }
+
+    proptest! {
+        /// No body, however broken, panics; whatever parses is an object's fields.
+        #[test]
+        fn any_body_parses_or_is_refused(body in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Err(errors) = parse_body(&body) {
+                prop_assert!(!errors.is_empty());
+                for error in errors {
+                    if let Some(Loc::Index(at)) = error.loc.get(1) {
+                        prop_assert!(*at <= body.len());
+                    }
+                }
+            }
+        }
+
+        /// Any JSON string is a valid output, and reads back as itself.
+        #[test]
+        fn any_string_output_is_set_as_it_is(output in ".*") {
+            let body = serde_json::json!({ "output": output }).to_string();
+            prop_assert_eq!(parse_body(body.as_bytes()).unwrap().output, Change::Set(output));
+        }
+
+        /// A list of this API's ETags, however spaced and split over lines, names its versions.
+        #[test]
+        fn etag_lists_name_their_versions(
+            versions in proptest::collection::vec(0u64..1_000_000, 1..20),
+            split in 0usize..20,
+            spaces in "[ \t]{0,2}",
+        ) {
+            let tags: Vec<String> = versions.iter().map(|v| format!("{spaces}\"{v}\"{spaces}")).collect();
+            let split = split.min(tags.len());
+            let (first, second) = tags.split_at(split);
+            let lines: Vec<String> = [first.join(","), second.join(",")]
+                .into_iter()
+                .filter(|l| !l.is_empty())
+                .collect();
+            let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+            let mut expected = Vec::new();
+            for v in versions {
+                if !expected.contains(&v) {
+                    expected.push(v);
+                }
+            }
+            prop_assert_eq!(if_match_of(&lines).unwrap(), Precondition::OneOf(expected));
+        }
+
+        /// No `If-Match` line, however broken, panics.
+        #[test]
+        fn any_if_match_line_parses_or_is_refused(line in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let _ = entity_tags(&line);
+        }
+    }
+}

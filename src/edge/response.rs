@@ -119,3 +119,122 @@ fn insert(resp: &mut Response<Body>, name: HeaderName, value: &str) {
         resp.headers_mut().insert(name, value);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::model::{Log, StoredLog};
+
+    fn body(resp: &Response<Body>) -> Value {
+        match resp.body() {
+            Body::Text(text) => serde_json::from_str(text).unwrap(),
+            other => panic!("a text body, not {other:?}"),
+        }
+    }
+
+    fn header(resp: &Response<Body>, name: HeaderName) -> Option<&str> {
+        resp.headers().get(name).map(|v| v.to_str().unwrap())
+    }
+
+    #[test]
+    fn every_failure_has_its_status_and_a_json_detail() {
+        let cases = [
+            (ApiError::RouteNotFound, 404),
+            (ApiError::MethodNotAllowed, 405),
+            (ApiError::PayloadTooLarge, 413),
+            (ApiError::MissingApiKey, 401),
+            (ApiError::InvalidApiKey, 401),
+            (ApiError::Validation(vec![]), 422),
+            (ApiError::LogNotFound, 404),
+            (ApiError::IdempotencyKeyReused, 422),
+            (ApiError::PreconditionFailed { current_version: 7 }, 412),
+            (ApiError::ItemTooLarge, 413),
+            (ApiError::Store(StoreError::Unavailable("x".into())), 503),
+            (ApiError::Store(StoreError::Internal("x".into())), 500),
+        ];
+        for (error, status) in cases {
+            let what = format!("{error:?}");
+            let resp = error.into_response();
+            assert_eq!(resp.status().as_u16(), status, "{what}");
+            assert_eq!(header(&resp, CONTENT_TYPE), Some("application/json"));
+            assert!(!body(&resp)["detail"].is_null(), "{what}");
+        }
+    }
+
+    #[test]
+    fn a_store_failure_tells_nothing_of_its_cause() {
+        for error in [
+            StoreError::Unavailable("secret cause".into()),
+            StoreError::Internal("secret cause".into()),
+        ] {
+            let resp = ApiError::Store(error).into_response();
+            assert!(!body(&resp).to_string().contains("secret"));
+        }
+    }
+
+    #[test]
+    fn failures_carry_the_headers_their_status_calls_for() {
+        let resp = ApiError::MethodNotAllowed.into_response();
+        assert_eq!(header(&resp, ALLOW), Some("PATCH"));
+        let resp = ApiError::PreconditionFailed { current_version: 7 }.into_response();
+        assert_eq!(header(&resp, ETAG), Some("\"7\""));
+        let resp = ApiError::Store(StoreError::Unavailable("x".into())).into_response();
+        assert_eq!(header(&resp, RETRY_AFTER), Some("1"));
+        let resp = ApiError::InvalidApiKey.into_response();
+        assert_eq!(header(&resp, ETAG), None);
+    }
+
+    #[test]
+    fn validation_errors_keep_fastapis_shape() {
+        let error = ValidationError::new(
+            vec![Loc::Name("body"), Loc::Index(3)],
+            "json_invalid",
+            "bad",
+        );
+        let resp = ApiError::Validation(vec![error]).into_response();
+        assert_eq!(
+            body(&resp),
+            json!({"detail": [{"loc": ["body", 3], "msg": "bad", "type": "json_invalid"}]})
+        );
+        let resp = ApiError::IdempotencyKeyReused.into_response();
+        assert_eq!(
+            body(&resp)["detail"][0]["loc"],
+            json!(["header", "idempotency-key"])
+        );
+    }
+
+    #[test]
+    fn an_update_answers_the_log_with_its_defaults_and_etag() {
+        let stored = |replayed| Updated {
+            log: StoredLog {
+                log: Log {
+                    output: Some("o".into()),
+                    ..Log::default()
+                },
+                organization_id: Some("acme".into()),
+                version: 12,
+                request: None,
+            },
+            replayed,
+        };
+        let resp = updated(stored(false));
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(header(&resp, ETAG), Some("\"12\""));
+        assert_eq!(
+            header(&resp, HeaderName::from_static(IDEMPOTENT_REPLAYED)),
+            None
+        );
+        let log = body(&resp);
+        assert_eq!(log["output"], "o");
+        assert_eq!(log["save"], true);
+        assert_eq!(log["inputs"], json!({}));
+        assert!(log.get("organization_id").is_none());
+        let resp = updated(stored(true));
+        assert_eq!(
+            header(&resp, HeaderName::from_static(IDEMPOTENT_REPLAYED)),
+            Some("true")
+        );
+    }
+}

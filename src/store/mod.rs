@@ -347,3 +347,186 @@ impl UpdateExpression {
         expr
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::error::ErrorMetadata;
+    use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+    use crate::model::{Item, Log, RequestMark};
+
+    fn n(v: &str) -> AttributeValue {
+        AttributeValue::N(v.into())
+    }
+
+    #[test]
+    fn the_update_expression_sets_removes_and_names_every_attribute() {
+        let mut expr = UpdateExpression::default();
+        expr.set("updated_at", AttributeValue::S("t".into()));
+        expr.change("output", &Change::Set("o".to_owned()), |s| {
+            AttributeValue::S(s.clone())
+        });
+        expr.change("error", &Change::<String>::Clear, |s| {
+            AttributeValue::S(s.clone())
+        });
+        expr.change("duration", &Change::<f64>::Keep, |d| n(&format_number(*d)));
+        assert_eq!(
+            expr.expression(),
+            "SET #updated_at = :updated_at, #output = :output REMOVE #error"
+        );
+        assert_eq!(expr.names.len(), 3);
+        assert_eq!(expr.names["#error"], "error");
+        assert_eq!(expr.values.len(), 2);
+        assert_eq!(expr.values[":output"], AttributeValue::S("o".into()));
+        assert!(!expr.names.contains_key("#duration"));
+    }
+
+    #[test]
+    fn the_version_condition_lists_the_versions_and_counts_absent_as_zero() {
+        let mut expr = UpdateExpression::default();
+        assert_eq!(
+            version_condition(&mut expr, &[3, 9]),
+            " AND #version IN (:v0, :v1)"
+        );
+        assert_eq!(
+            (&expr.values[":v0"], &expr.values[":v1"]),
+            (&n("3"), &n("9"))
+        );
+        let mut expr = UpdateExpression::default();
+        assert_eq!(
+            version_condition(&mut expr, &[0]),
+            " AND (attribute_not_exists(#version) OR #version IN (:v0))"
+        );
+        // No version can match: the condition contradicts the log's existence.
+        let mut expr = UpdateExpression::default();
+        assert_eq!(
+            version_condition(&mut expr, &[]),
+            " AND attribute_not_exists(#log_key)"
+        );
+        assert!(expr.values.is_empty());
+    }
+
+    #[test]
+    fn numbers_are_written_in_exponent_form_within_dynamodbs_digits() {
+        assert_eq!(format_number(1.5), "1.5e0");
+        assert_eq!(format_number(0.0), "0e0");
+        assert_eq!(format_number(1e30), "1e30");
+        assert_eq!(format_number(1e125).parse::<f64>().unwrap(), 1e125);
+        let digits = format_number(0.1 + 0.2);
+        assert_eq!(digits.parse::<f64>().unwrap(), 0.1 + 0.2);
+        assert!(digits.len() <= 38 + 6, "{digits}");
+    }
+
+    fn service_error(code: &str, status: u16) -> SdkError<UpdateItemError, HttpResponse> {
+        let error = UpdateItemError::generic(ErrorMetadata::builder().code(code).build());
+        let raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
+        SdkError::service_error(error, raw)
+    }
+
+    #[test]
+    fn only_dynamodbs_passing_trouble_is_retryable() {
+        let retryable = |err| matches!(classify("op", err), StoreError::Unavailable(_));
+        assert!(retryable(SdkError::timeout_error("slow")));
+        assert!(retryable(service_error("ThrottlingException", 400)));
+        assert!(retryable(service_error(
+            "TransactionConflictException",
+            400
+        )));
+        assert!(retryable(service_error("SomethingNew", 503)));
+        assert!(!retryable(service_error("ResourceNotFoundException", 400)));
+        assert!(!retryable(service_error("AccessDeniedException", 400)));
+        let StoreError::Internal(message) = classify("GetItem x", service_error("Oops", 400))
+        else {
+            panic!("internal");
+        };
+        assert!(message.starts_with("GetItem x: "), "{message}");
+    }
+
+    fn command(key: &str, output: &str, precondition: Precondition) -> UpdateCommand {
+        let update = LogUpdate {
+            output: Change::Set(output.into()),
+            ..LogUpdate::default()
+        };
+        UpdateCommand {
+            reference_id: "r".into(),
+            token: RequestToken::for_key(key, &update),
+            update,
+            precondition,
+        }
+    }
+
+    fn condition_failed(item: Option<Item>) -> SdkError<UpdateItemError, HttpResponse> {
+        let failed = ConditionalCheckFailedException::builder()
+            .set_item(item)
+            .build();
+        let raw = HttpResponse::new(400.try_into().unwrap(), SdkBody::empty());
+        SdkError::service_error(
+            UpdateItemError::ConditionalCheckFailedException(failed),
+            raw,
+        )
+    }
+
+    fn item(version: &str, last: Option<&RequestMark>, ring: Option<(&str, String)>) -> Item {
+        let mut item = Log {
+            output: Some("now".into()),
+            ..Log::default()
+        }
+        .to_item()
+        .unwrap();
+        item.insert(VERSION.into(), n(version));
+        if let Some(mark) = last {
+            item.insert(REQUEST_TOKEN.into(), AttributeValue::S(mark.token.clone()));
+            item.insert(
+                REQUEST_DIGEST.into(),
+                AttributeValue::S(mark.digest.clone()),
+            );
+        }
+        if let Some((slot, entry)) = ring {
+            item.insert(slot.into(), AttributeValue::S(entry));
+        }
+        item
+    }
+
+    #[test]
+    fn a_failed_condition_is_answered_from_the_log_it_returned() {
+        let retry = command("k", "x", Precondition::OneOf(vec![4]));
+        let outcome = |item| failed_update_outcome(condition_failed(item), &retry);
+        assert!(matches!(outcome(None), Err(ApiError::LogNotFound)));
+        let replay = outcome(Some(item("5", Some(retry.token.mark()), None))).unwrap();
+        assert!(replay.replayed);
+        assert_eq!(replay.log.version, 5);
+        assert_eq!(replay.log.log.output.as_deref(), Some("now"));
+        let other = command("k", "y", Precondition::None);
+        assert!(matches!(
+            outcome(Some(item("5", Some(other.token.mark()), None))),
+            Err(ApiError::IdempotencyKeyReused)
+        ));
+        let later = command("later", "z", Precondition::None);
+        let ring = Some(("rr5", retry.token.fingerprint()));
+        let covered = outcome(Some(item("9", Some(later.token.mark()), ring))).unwrap();
+        assert!(covered.replayed);
+        assert_eq!(covered.log.version, 9);
+        assert!(matches!(
+            outcome(Some(item("9", Some(later.token.mark()), None))),
+            Err(ApiError::PreconditionFailed { current_version: 9 })
+        ));
+    }
+
+    #[test]
+    fn an_item_over_the_size_limit_is_a_client_error() {
+        let error = UpdateItemError::generic(
+            ErrorMetadata::builder()
+                .code("ValidationException")
+                .message("Item size to update has exceeded the maximum allowed size")
+                .build(),
+        );
+        let raw = HttpResponse::new(400.try_into().unwrap(), SdkBody::empty());
+        let command = command("k", "x", Precondition::None);
+        assert!(matches!(
+            failed_update_outcome(SdkError::service_error(error, raw), &command),
+            Err(ApiError::ItemTooLarge)
+        ));
+    }
+}
