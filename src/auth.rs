@@ -4,10 +4,10 @@
 //! (the update). A revoked key therefore keeps working on an instance that cached it for at most
 //! `POSITIVE_TTL`; an unknown key is re-checked after `NEGATIVE_TTL`.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use quick_cache::sync::{Cache, DefaultLifecycle};
+use quick_cache::{DefaultHashBuilder, OptionsBuilder, UnitWeighter};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
@@ -42,32 +42,27 @@ impl Default for Authenticator {
 impl Authenticator {
     pub fn new(positive_ttl: Duration, negative_ttl: Duration, capacity: usize) -> Self {
         Self {
-            cache: KeyCache {
-                entries: Mutex::new(HashMap::new()),
-                positive_ttl,
-                negative_ttl,
-                capacity,
-            },
+            cache: KeyCache::new(positive_ttl, negative_ttl, capacity),
         }
     }
 
-    /// How many key answers the cache holds now.
+    /// How many key answers the cache holds now (expired ones included, until replaced or evicted).
     pub fn cached_entries(&self) -> usize {
-        self.cache.entries.lock().map_or(0, |e| e.len())
+        self.cache.entries.len()
     }
 
     /// The caller for the `X-API-KEY` value(s) of a request. Missing, unknown, revoked or
     /// ambiguous (several different values) keys are refused.
     pub async fn authenticate(&self, store: &Store, keys: &[&[u8]]) -> Result<Caller, ApiError> {
         let hash = key_hash(presented_key(keys)?);
-        let organization = match self.cache.get(&hash) {
+        let organization = match self.cache.get(&hash, Instant::now()) {
             Some(cached) => cached,
             None => {
                 let found = store
                     .api_key_organization(&hash)
                     .await?
                     .filter(|org| usable_organization(org));
-                self.cache.put(hash, found.clone());
+                self.cache.put(hash, found.clone(), Instant::now());
                 found
             }
         };
@@ -103,39 +98,66 @@ fn usable_organization(organization_id: &str) -> bool {
     }
 }
 
+/// Key answers by key hash, each with its own expiry. Bounded by `capacity` entries; quick_cache's
+/// eviction (CLOCK-Pro) admits a new key as cold and keeps a key that is asked for again as hot, so
+/// a flood of distinct unknown keys churns the cold entries and leaves the keys in use alone.
 struct KeyCache {
-    entries: Mutex<HashMap<String, (Option<String>, Instant)>>,
+    entries: Cache<String, Answer>,
     positive_ttl: Duration,
     negative_ttl: Duration,
-    capacity: usize,
+}
+
+/// The organization of a key, or `None` (refused), until `expires`.
+#[derive(Debug, Clone)]
+struct Answer {
+    organization: Option<String>,
+    expires: Instant,
 }
 
 impl KeyCache {
-    /// `Some(answer)` for a fresh entry, where the answer is the organization or `None` (rejected).
-    fn get(&self, hash: &str) -> Option<Option<String>> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(hash)
-            .filter(|(_, expires)| *expires > Instant::now())
-            .map(|(org, _)| org.clone())
+    fn new(positive_ttl: Duration, negative_ttl: Duration, capacity: usize) -> Self {
+        let options = OptionsBuilder::new()
+            .estimated_items_capacity(capacity)
+            .weight_capacity(capacity as u64)
+            // One invocation at a time: one shard holds the whole capacity.
+            .shards(1)
+            .build()
+            .expect("capacity and one shard are valid options");
+        Self {
+            entries: Cache::with_options(
+                options,
+                UnitWeighter,
+                DefaultHashBuilder::default(),
+                DefaultLifecycle::default(),
+            ),
+            positive_ttl,
+            negative_ttl,
+        }
     }
 
-    fn put(&self, hash: String, organization: Option<String>) {
+    /// `Some(answer)` for an entry fresh at `now`, where the answer is the organization or `None`
+    /// (refused). An expired entry stays until `put` replaces it, in place.
+    fn get(&self, hash: &str, now: Instant) -> Option<Option<String>> {
+        self.entries
+            .get(hash)
+            .filter(|answer| answer.expires > now)
+            .map(|answer| answer.organization)
+    }
+
+    fn put(&self, hash: String, organization: Option<String>, now: Instant) {
         let ttl = if organization.is_some() {
             self.positive_ttl
         } else {
             self.negative_ttl
         };
-        let now = Instant::now();
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= self.capacity {
-            entries.retain(|_, (_, expires)| *expires > now);
-            // Still full of live entries (a flood of distinct keys): start over rather than grow.
-            if entries.len() >= self.capacity {
-                entries.clear();
-            }
-        }
-        entries.insert(hash, (organization, now + ttl));
+        let expires = now + ttl;
+        self.entries.insert(
+            hash,
+            Answer {
+                organization,
+                expires,
+            },
+        );
     }
 }
 
@@ -171,6 +193,71 @@ mod tests {
                 "{ambiguous:?}"
             );
         }
+    }
+
+    fn cache(capacity: usize) -> KeyCache {
+        KeyCache::new(Duration::from_secs(60), Duration::from_secs(5), capacity)
+    }
+
+    #[test]
+    fn accepted_keys_are_cached_for_the_positive_ttl_refused_ones_for_the_negative() {
+        let cache = cache(16);
+        let now = Instant::now();
+        cache.put("good".into(), Some("acme".into()), now);
+        cache.put("bad".into(), None, now);
+        assert_eq!(cache.get("good", now), Some(Some("acme".into())));
+        assert_eq!(cache.get("bad", now), Some(None));
+        assert_eq!(cache.get("unseen", now), None);
+        let later = now + Duration::from_secs(5);
+        assert_eq!(cache.get("bad", later), None);
+        assert_eq!(cache.get("good", later), Some(Some("acme".into())));
+        let expired = now + Duration::from_secs(60);
+        assert_eq!(cache.get("good", expired), None);
+        // A fresh answer replaces the expired one: a revoked key is refused from then on.
+        cache.put("good".into(), None, expired);
+        assert_eq!(cache.get("good", expired), Some(None));
+        assert_eq!(cache.entries.len(), 2);
+    }
+
+    #[test]
+    fn the_cache_keeps_to_its_capacity() {
+        let cache = cache(8);
+        let now = Instant::now();
+        for i in 0..100 {
+            cache.put(format!("k{i}"), None, now);
+            assert!(cache.entries.len() <= 8);
+        }
+    }
+
+    /// A flood of distinct unknown keys, each asked for once, between requests of a key in use:
+    /// the key in use is never pushed out.
+    #[test]
+    fn a_flood_of_unknown_keys_leaves_the_key_in_use_cached() {
+        let cache = cache(CACHE_CAPACITY);
+        let now = Instant::now();
+        cache.put("valid".into(), Some("acme".into()), now);
+        for i in 0..10 * CACHE_CAPACITY {
+            if cache.get(&format!("unknown-{i}"), now).is_none() {
+                cache.put(format!("unknown-{i}"), None, now);
+            }
+            if i % 50 == 0 {
+                assert_eq!(
+                    cache.get("valid", now),
+                    Some(Some("acme".into())),
+                    "after {i}"
+                );
+            }
+        }
+        // A key that arrives while the flood is on: its first fetch and at most one more.
+        let mut fetched = 0;
+        for i in 0..10 * CACHE_CAPACITY {
+            cache.put(format!("later-{i}"), None, now);
+            if i % 50 == 0 && cache.get("second", now).is_none() {
+                fetched += 1;
+                cache.put("second".into(), Some("acme".into()), now);
+            }
+        }
+        assert!(fetched <= 2, "fetched {fetched} times");
     }
 
     #[test]

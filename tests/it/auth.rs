@@ -3,10 +3,11 @@
 use std::time::Duration;
 
 use serde_json::json;
-use update_log_by_ref::auth::{key_hash, Authenticator};
+use update_log_by_ref::auth::{key_hash, Authenticator, CACHE_CAPACITY};
 use update_log_by_ref::edge::App;
 
-use crate::support::{capture_logs, sample_log, Env, Event, Source, SOURCES};
+use crate::proxy::FaultProxy;
+use crate::support::{capture_logs, endpoint, sample_log, Env, Event, Source, SOURCES};
 
 #[tokio::test]
 async fn missing_unknown_and_revoked_keys_get_401_before_anything_else() {
@@ -174,6 +175,46 @@ async fn the_cache_stays_within_its_capacity() {
     assert!(env.app.auth.cached_entries() <= 4);
     let event = Event::patch(SOURCES[0]).reference("cap").key(&key);
     assert_eq!(env.send(event.request()).await.0, 200);
+}
+
+/// The key cache's eviction: a flood of distinct unknown keys (each a DynamoDB lookup of its
+/// own) interleaved with requests of a cached valid key never costs the valid key a lookup. The
+/// unknown keys' answers stay fresh throughout (however slow the machine), so the whole flood
+/// competes with the valid key for the cache's room.
+#[tokio::test]
+async fn a_flood_of_unknown_keys_costs_a_cached_key_no_lookup() {
+    let proxy = FaultProxy::start(endpoint()).await;
+    let ttl = Duration::from_secs(3600);
+    let env = Env::via_patient_with_app(&proxy.url, |store| App {
+        store,
+        auth: Authenticator::new(ttl, ttl, CACHE_CAPACITY),
+    })
+    .await;
+    let key = env.api_key("acme").await;
+    env.put_log("acme", sample_log("flood")).await;
+    let valid = || {
+        Event::patch(Source::HttpV2)
+            .reference("flood")
+            .key(&key)
+            .request()
+    };
+    proxy.watch(&key_hash(key.as_bytes()));
+    assert_eq!(env.send(valid()).await.0, 200);
+    assert_eq!(proxy.watched(), 1, "the first request looks the key up");
+    let start = proxy.requests();
+    for i in 0..3000 {
+        let unknown = format!("hl_unknown_{i}");
+        let event = Event::patch(Source::HttpV2)
+            .reference("flood")
+            .key(&unknown);
+        assert_eq!(env.send(event.request()).await.0, 401);
+        if i % 50 == 49 {
+            assert_eq!(env.send(valid()).await.0, 200);
+        }
+    }
+    assert_eq!(proxy.watched(), 1, "the valid key was looked up again");
+    // Each unknown key was looked up once, each valid request made one update.
+    assert_eq!(proxy.requests() - start, 3000 + 60);
 }
 
 /// A key whose stored organization id breaks the rules (a `#` would let its log keys collide

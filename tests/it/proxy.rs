@@ -74,6 +74,25 @@ pub struct FaultProxy {
     fault: Arc<Mutex<Fault>>,
     requests: Arc<AtomicUsize>,
     lost: Arc<AtomicUsize>,
+    watch: Arc<Watch>,
+}
+
+/// Counts the forwarded requests whose body holds a given text (a key hash, a reference id).
+#[derive(Default)]
+struct Watch {
+    needle: Mutex<Option<Vec<u8>>>,
+    hits: AtomicUsize,
+}
+
+impl Watch {
+    fn see(&self, body: &[u8]) {
+        let needle = self.needle.lock().expect("watch");
+        if let Some(needle) = needle.as_deref() {
+            if body.windows(needle.len()).any(|w| w == needle) {
+                self.hits.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
 }
 
 impl FaultProxy {
@@ -91,24 +110,27 @@ impl FaultProxy {
         let fault = Arc::new(Mutex::new(Fault::Pass));
         let requests = Arc::new(AtomicUsize::new(0));
         let lost = Arc::new(AtomicUsize::new(0));
+        let watch = Arc::new(Watch::default());
         let client: Upstream = Client::builder(TokioExecutor::new()).build_http();
         let upstream = upstream.to_owned();
-        let (f, r, l) = (fault.clone(), requests.clone(), lost.clone());
+        let (f, r, l, w) = (fault.clone(), requests.clone(), lost.clone(), watch.clone());
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (fault, requests, lost, client, upstream) = (
+                let (fault, requests, lost, watch, client, upstream) = (
                     f.clone(),
                     r.clone(),
                     l.clone(),
+                    w.clone(),
                     client.clone(),
                     upstream.clone(),
                 );
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let (fault, requests, lost, client, upstream) = (
+                        let (fault, requests, lost, watch, client, upstream) = (
                             fault.clone(),
                             requests.clone(),
                             lost.clone(),
+                            watch.clone(),
                             client.clone(),
                             upstream.clone(),
                         );
@@ -122,7 +144,7 @@ impl FaultProxy {
                             if current == Fault::LoseAnswer {
                                 lost.fetch_add(1, Ordering::SeqCst);
                             }
-                            answer(current, req, client, upstream).await
+                            answer(current, req, client, upstream, &watch).await
                         }
                     });
                     // A dropped connection is what Reset is for: its error is expected.
@@ -137,6 +159,7 @@ impl FaultProxy {
             fault,
             requests,
             lost,
+            watch,
         }
     }
 
@@ -153,6 +176,17 @@ impl FaultProxy {
     pub fn lost_answers(&self) -> usize {
         self.lost.load(Ordering::SeqCst)
     }
+
+    /// From now on, count the forwarded requests whose body holds `text` (from zero).
+    pub fn watch(&self, text: &str) {
+        *self.watch.needle.lock().expect("watch") = Some(text.as_bytes().to_vec());
+        self.watch.hits.store(0, Ordering::SeqCst);
+    }
+
+    /// Forwarded requests whose body held the watched text.
+    pub fn watched(&self) -> usize {
+        self.watch.hits.load(Ordering::SeqCst)
+    }
 }
 
 async fn answer(
@@ -160,11 +194,12 @@ async fn answer(
     req: Request<Incoming>,
     client: Upstream,
     upstream: String,
+    watch: &Watch,
 ) -> Result<Response<Full<Bytes>>, ProxyError> {
     match fault {
-        Fault::Pass => forward(req, &client, &upstream).await,
+        Fault::Pass => forward(req, &client, &upstream, watch).await,
         Fault::LoseAnswer => {
-            forward(req, &client, &upstream).await?;
+            forward(req, &client, &upstream, watch).await?;
             Err(std::io::Error::other(
                 "injected: answer lost after the write",
             ))
@@ -190,6 +225,7 @@ async fn forward(
     req: Request<Incoming>,
     client: &Upstream,
     upstream: &str,
+    watch: &Watch,
 ) -> Result<Response<Full<Bytes>>, ProxyError> {
     let (parts, body) = req.into_parts();
     let body = body
@@ -197,6 +233,7 @@ async fn forward(
         .await
         .map_err(std::io::Error::other)?
         .to_bytes();
+    watch.see(&body);
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut out = Request::builder()
         .method(parts.method)

@@ -178,7 +178,12 @@ impl Env {
 
     /// Through `url`, on a patient client (see `patient_client_for`).
     pub async fn via_patient(url: &str) -> Self {
-        Self::build(|calls| patient_client_for(url, calls), App::new).await
+        Self::via_patient_with_app(url, App::new).await
+    }
+
+    /// The same, with an App built by `make`.
+    pub async fn via_patient_with_app(url: &str, make: impl FnOnce(Store) -> App) -> Self {
+        Self::build(|calls| patient_client_for(url, calls), make).await
     }
 
     async fn build(
