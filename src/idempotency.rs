@@ -7,6 +7,7 @@
 //! (`rr0` … `rr31`, version mod 32), so its landing is still recognised after up to 31 later
 //! versions: a retry after concurrent writers is a replay, not a false 412.
 
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::error::StoreError;
@@ -55,14 +56,28 @@ impl RequestToken {
     /// as every slot adds to the item's size and write cost), so a same-key request with another
     /// body does not match.
     pub fn fingerprint(&self) -> String {
-        let both = format!("{}:{}", self.mark.token, self.mark.digest);
-        hex_prefix(both.as_bytes(), 6)
+        fingerprint(&self.mark.token, &self.mark.digest)
+    }
+
+    /// Whether a stored digest is this request's (whose update is `update`), in any form this
+    /// build knows. The earlier form is computed only when the current one does not match.
+    fn is_own_digest(&self, digest: &str, update: &LogUpdate) -> bool {
+        digest == self.mark.digest || digest == digest_v0(update)
+    }
+
+    /// Whether a ring entry is this request's fingerprint, in any form this build knows.
+    fn is_own_fingerprint(&self, entry: &str, update: &LogUpdate) -> bool {
+        entry == self.fingerprint() || entry == fingerprint(&self.mark.token, &digest_v0(update))
     }
 }
 
+fn fingerprint(token: &str, digest: &str) -> String {
+    hex_prefix(format!("{token}:{digest}").as_bytes(), 6)
+}
+
 /// The first line of the canonical form, naming its version. The digest is what tells a retry
-/// from a reused key, across deploys too: a new form gets a new version, and the store's
-/// comparison must then also accept the digests of the forms before it.
+/// from a reused key, across deploys too: a new form gets a new version, and
+/// `after_failed_condition` must then also accept the digests of the forms before it.
 const CANONICAL_FORM_V1: &str = "update-log-by-ref request v1\n";
 
 /// What a request asks, spelled one way only: the version line, then one line per field it sets
@@ -89,6 +104,31 @@ pub fn canonical_form(update: &LogUpdate) -> Vec<u8> {
         format!("{d:e}").into_bytes()
     });
     form
+}
+
+/// The form before v1: the JSON that serde wrote of the validated update, every field tagged
+/// (`{"output":"Keep","error":"Clear","duration":{"Set":1.5}}`). Logs that earlier builds updated
+/// carry its digests; they stay recognised, so a retry across the deploy is still a replay.
+fn form_v0(update: &LogUpdate) -> Vec<u8> {
+    fn tagged<T>(change: &Change<T>, value: impl Fn(&T) -> Value) -> String {
+        match change {
+            Change::Keep => "\"Keep\"".into(),
+            Change::Clear => "\"Clear\"".into(),
+            Change::Set(v) => format!("{{\"Set\":{}}}", value(v)),
+        }
+    }
+    let text = |s: &String| Value::from(s.as_str());
+    format!(
+        "{{\"output\":{},\"error\":{},\"duration\":{}}}",
+        tagged(&update.output, text),
+        tagged(&update.error, text),
+        tagged(&update.duration, |d| Value::from(*d)),
+    )
+    .into_bytes()
+}
+
+fn digest_v0(update: &LogUpdate) -> String {
+    hex_prefix(&form_v0(update), 16)
 }
 
 /// The ring attribute of the request that made `version`.
@@ -131,22 +171,28 @@ pub enum Verdict {
 }
 
 /// The decision after DynamoDB refused an update's condition, from the log it returned (`None`:
-/// there was none). Its latest request settles it first; a slot of the ring can only prove a
-/// landing that other writers have since covered.
+/// there was none), for the request of this token and update. Its latest request settles it
+/// first; a slot of the ring can only prove a landing that other writers have since covered.
 pub fn after_failed_condition(
     log: Option<Refusing<'_>>,
     request: &RequestToken,
+    update: &LogUpdate,
     precondition: &Precondition,
 ) -> Verdict {
     let Some(log) = log else {
         return Verdict::NotFound;
     };
-    let mark = request.mark();
     match log.last_request {
-        Some(last) if last.token == mark.token && last.digest != mark.digest => Verdict::KeyReused,
-        Some(last) if last.token == mark.token => Verdict::Replay,
+        Some(last)
+            if last.token == request.mark.token && request.is_own_digest(&last.digest, update) =>
+        {
+            Verdict::Replay
+        }
+        Some(last) if last.token == request.mark.token => Verdict::KeyReused,
         _ if ring_slot(precondition).is_some()
-            && log.ring_entry == Some(request.fingerprint().as_str()) =>
+            && log
+                .ring_entry
+                .is_some_and(|entry| request.is_own_fingerprint(entry, update)) =>
         {
             Verdict::Replay
         }
@@ -199,6 +245,8 @@ mod tests {
             "update-log-by-ref request v1\noutput set 18:héllo\nerror clear\nerror clear\nduration set 1.5e0\n"
         );
         let token = RequestToken::for_key("retry-1", &request);
+        assert_eq!(digest_v0(&request), "70ba655c542b3031edf3726c616a271b");
+        assert!(token.is_own_fingerprint("df16f9cdad9a", &request));
         assert_eq!(token.mark().token, "k3998fbdb8d844aa01d03de09b39b7b08");
         assert_eq!(token.mark().digest, "f830625780ee0b19f45edb655b0c9ff9");
         assert_eq!(token.fingerprint(), "042ed78ea550");
@@ -231,7 +279,72 @@ mod tests {
             })
     }
 
+    /// The update types whose serde JSON the v0 form was, as they were declared.
+    #[derive(serde::Serialize)]
+    enum V0Change<T> {
+        Keep,
+        Clear,
+        Set(T),
+    }
+
+    #[derive(serde::Serialize)]
+    struct V0LogUpdate {
+        output: V0Change<String>,
+        error: V0Change<String>,
+        duration: V0Change<f64>,
+    }
+
+    fn v0<T: Clone>(change: &Change<T>) -> V0Change<T> {
+        match change {
+            Change::Keep => V0Change::Keep,
+            Change::Clear => V0Change::Clear,
+            Change::Set(v) => V0Change::Set(v.clone()),
+        }
+    }
+
+    #[test]
+    fn a_request_recognises_its_digest_and_fingerprint_of_either_form() {
+        let request = RequestToken::for_key("k", &update("x"));
+        let stored_v0 = RequestMark {
+            token: request.mark().token.clone(),
+            digest: digest_v0(&update("x")),
+        };
+        let log = refusing(Some(&stored_v0), None);
+        assert_eq!(
+            after_failed_condition(log, &request, &update("x"), &Precondition::None),
+            Verdict::Replay
+        );
+        let entry = fingerprint(&request.mark().token, &digest_v0(&update("x")));
+        let later = RequestToken::for_key("later", &update("z"));
+        let log = refusing(Some(later.mark()), Some(&entry));
+        assert_eq!(
+            after_failed_condition(log, &request, &update("x"), &Precondition::OneOf(vec![1])),
+            Verdict::Replay
+        );
+        let other_body = RequestToken::for_key("k", &update("y"));
+        let stored_v0 = RequestMark {
+            token: other_body.mark().token.clone(),
+            digest: digest_v0(&update("y")),
+        };
+        let log = refusing(Some(&stored_v0), None);
+        assert_eq!(
+            after_failed_condition(log, &request, &update("x"), &Precondition::None),
+            Verdict::KeyReused
+        );
+    }
+
     proptest! {
+        /// The v0 form is byte for byte what serde wrote of the update types it came from.
+        #[test]
+        fn the_v0_form_is_what_earlier_builds_wrote(u in log_update()) {
+            let old = V0LogUpdate {
+                output: v0(&u.output),
+                error: v0(&u.error),
+                duration: v0(&u.duration),
+            };
+            prop_assert_eq!(form_v0(&u), serde_json::to_vec(&old).unwrap());
+        }
+
         /// Two requests share a digest only if they ask the same.
         #[test]
         fn different_requests_have_different_canonical_forms(a in log_update(), b in log_update()) {
@@ -303,7 +416,7 @@ mod tests {
         let request = RequestToken::for_key("k", &update("x"));
         for precondition in [Precondition::None, Precondition::OneOf(vec![1])] {
             assert_eq!(
-                after_failed_condition(None, &request, &precondition),
+                after_failed_condition(None, &request, &update("x"), &precondition),
                 Verdict::NotFound
             );
         }
@@ -320,7 +433,7 @@ mod tests {
         ] {
             let log = refusing(Some(request.mark()), None);
             assert_eq!(
-                after_failed_condition(log, &request, &precondition),
+                after_failed_condition(log, &request, &update("x"), &precondition),
                 Verdict::Replay,
                 "{precondition:?}"
             );
@@ -335,7 +448,7 @@ mod tests {
         for ring in [None, Some(fingerprint.as_str())] {
             let log = refusing(Some(earlier.mark()), ring);
             assert_eq!(
-                after_failed_condition(log, &request, &Precondition::OneOf(vec![3])),
+                after_failed_condition(log, &request, &update("x"), &Precondition::OneOf(vec![3])),
                 Verdict::KeyReused
             );
         }
@@ -348,13 +461,13 @@ mod tests {
         let fingerprint = request.fingerprint();
         let log = refusing(Some(later.mark()), Some(&fingerprint));
         assert_eq!(
-            after_failed_condition(log, &request, &Precondition::OneOf(vec![3])),
+            after_failed_condition(log, &request, &update("x"), &Precondition::OneOf(vec![3])),
             Verdict::Replay
         );
         // A whole-item writer came after: no latest request, the ring still tells.
         let log = refusing(None, Some(&fingerprint));
         assert_eq!(
-            after_failed_condition(log, &request, &Precondition::OneOf(vec![3])),
+            after_failed_condition(log, &request, &update("x"), &Precondition::OneOf(vec![3])),
             Verdict::Replay
         );
     }
@@ -395,7 +508,7 @@ mod tests {
         for (last, ring, precondition) in cases {
             let log = refusing(last, ring.as_deref());
             assert_eq!(
-                after_failed_condition(log, &request, &precondition),
+                after_failed_condition(log, &request, &update("x"), &precondition),
                 Verdict::PreconditionFailed,
                 "{last:?} {ring:?} {precondition:?}"
             );

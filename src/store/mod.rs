@@ -235,7 +235,12 @@ fn failed_update_outcome(
             last_request: old.request.as_ref(),
             ring_entry,
         });
-        let verdict = after_failed_condition(refusing, &command.token, &command.precondition);
+        let verdict = after_failed_condition(
+            refusing,
+            &command.token,
+            &command.update,
+            &command.precondition,
+        );
         return match (verdict, old) {
             // Possibly landed before other writers updated the log: the answer is the log now.
             (Verdict::Replay, Some(log)) => Ok(Updated {
