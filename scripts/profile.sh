@@ -3,7 +3,7 @@
 # runs the release build with symbols (`--profile profiling`) under valgrind's callgrind, and
 # scripts/profile_diff.py subtracts a 201-invocation start from a 401-invocation start, leaving 200
 # warm invocations. Instruction counts repeat to about 0.1 % between runs, where times on this
-# machine move by 20 %: this is how levers are compared (README "Performance").
+# machine move by 20 %: this is how levers are compared (docs/performance.md).
 #
 #   scripts/profile.sh [seed|every-field|chat]     (default every-field; about 5 minutes)
 #   PROFILE_BIN=path/to/another/build scripts/profile.sh every-field    (a lever's build, A/B)

@@ -1,7 +1,7 @@
 """Tests of template.yaml for each ApiType, on the SAM-transformed template with its conditions
 applied: both fronts route /logs and /v4/logs, any method, to the function, with an invoke
 permission, a throttled stage and the same outputs; every alarm notifies the topic; the alarms and
-the dashboard cover what README promises and name only metrics the function emits; the tables'
+the dashboard cover what docs/operations.md promises and name only metrics the function emits; the tables'
 keys are the storage contract's.
 Run: python scripts/template_test.py (scripts/sam-check.sh does)."""
 
@@ -141,7 +141,7 @@ def check_dashboard(stack, api_type, api, alarms):
 
 
 def check_storage_contract(stack):
-    """The tables' keys are the README's storage contract: the logs table's partition key is
+    """The tables' keys are docs/storage-contract.md's: the logs table's partition key is
     log_key (organization first), the API keys table's key_hash; both strings, no sort key."""
     for table, key in (("LogsTable", "log_key"), ("ApiKeysTable", "key_hash")):
         props = stack.resources[table]["Properties"]
