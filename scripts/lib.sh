@@ -87,6 +87,7 @@ ensure_dynamodb_local() {
 # dashboard (scripts/dashboard.py); any scripts/requirements/NAME.txt is one.
 ensure_venv() {
   local purpose requirements stamp want problems i
+  [ "$#" -gt 0 ] || { echo "ensure_venv: name a purpose (a file of scripts/requirements/)" >&2; exit 2; }
   # A venv in .venv itself is none of these: it goes.
   [ ! -f "$VENV/pyvenv.cfg" ] || rm -rf "$VENV"
   for ((i = $#; i >= 1; i--)); do
