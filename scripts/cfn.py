@@ -1,6 +1,6 @@
 """template.yaml as CloudFormation would deploy it: SAM-transformed for a set of parameter values,
 conditions evaluated, intrinsic functions resolved with stand-in values. Shared by
-scripts/template_test.py and scripts/dashboard.py. Needs cfn-lint (which brings aws-sam-translator)."""
+scripts/template_test.py and scripts/dashboard.py. Needs cfn-lint and aws-sam-translator."""
 
 import copy
 import logging
