@@ -40,4 +40,4 @@ ensure_cargo_deny
 log "cargo-deny: ${checks[*]}"
 # Where advisories are cloned (deny.toml's db-path reads it): inside the project.
 export CARGO_DENY_ADVISORY_DB="$TOOLS/advisory-dbs"
-"$TOOLS/bin/cargo-deny" --locked check --show-stats "${checks[@]}"
+"$TOOLS/bin/cargo-deny" --locked check --hide-inclusion-graph --show-stats "${checks[@]}"
