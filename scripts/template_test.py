@@ -182,6 +182,7 @@ def check_access_log(stack, api_type):
         assert not any(w in value.lower() for w in ("header", "querystring", "body", "input", "apikey")), value
     group = stack.resolve(stack.resources["AccessLogGroup"]["Properties"])
     assert group["RetentionInDays"] == stack.parameters["LogRetentionDays"], group
+    assert stack.resolve(stack.outputs["AccessLogGroupName"]["Value"]) == "AccessLogGroup"
 
 
 def check_encryption(key):
