@@ -50,6 +50,7 @@ class Stack:
         }
         self.parameters.update(parameters)
         self.conditions = translated.get("Conditions", {})
+        self.mappings = translated.get("Mappings", {})
         self.resources = {
             name: resource
             for name, resource in translated["Resources"].items()
@@ -101,6 +102,9 @@ class Stack:
                 return re.sub(r"\$\{([^}!]+)\}", lambda m: str(self._sub(m.group(1), variables)), text)
             if fn == "Fn::Join":
                 return args[0].join(str(v) for v in self.resolve(args[1]))
+            if fn == "Fn::FindInMap":
+                mapping, top, second = (self.resolve(a) for a in args)
+                return self.mappings[mapping][top][second]
         return {k: self.resolve(v) for k, v in value.items()}
 
     def _sub(self, name, variables):

@@ -1,8 +1,8 @@
 """Fails if the repository reaches outside itself (a step of scripts/test.sh).
 
 1. No tracked code installs outside the project: pip only through the own pip of a venv in .venv,
-   no global npm, no `cargo install`, no sudo or system package manager, no rustup change
-   (rust-toolchain.toml declares the toolchain, and rustup reads it).
+   no global npm, no `cargo install` but into .tools, no sudo or system package manager, no rustup
+   change (rust-toolchain.toml declares the toolchain, and rustup reads it).
 2. No tracked file refers to a path outside the repository: a `../` must lead to something that
    exists inside it (resolved from the file's folder), and no file names a home or machine folder.
 
@@ -35,8 +35,10 @@ INSTALLS = [
      r"|install)\b", "a rustup change (rust-toolchain.toml declares what the project needs)"),
     (r"-m\s+venv\b(?!\s+\"\$VENV/)", "a virtual environment outside .venv"),
 ]
-# A venv's own pip, as scripts/lib.sh runs it.
-VENV_PIP = re.compile(r'"\$VENV/\$purpose/bin/python" -m pip (install|check)\b')
+# A venv's own pip, as scripts/lib.sh runs it; a cargo tool built into the project's .tools, as
+# scripts/security-check.sh builds cargo-deny.
+VENV_PIP = re.compile(r'"\$VENV/\$purpose/bin/python" -m pip (install|check)\b'
+                      r'|\bcargo install --locked --quiet --root "\$TOOLS" ')
 
 # Home and machine folders. Checked in every tracked file.
 OUTSIDE = re.compile(r"(?<![\w.$/-])(/work/|/root/|/home/|/Users/|~/)|\$HOME\b|\$\{HOME\}|%USERPROFILE%")
