@@ -151,6 +151,8 @@ pub fn ring_slot(precondition: &Precondition) -> Option<String> {
 /// What the log held when it refused an update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Refusing<'a> {
+    /// Whether it had expired: gone to its callers, though DynamoDB deletes it only eventually.
+    pub expired: bool,
     /// The request that made its current version (none if a whole-item writer made it).
     pub last_request: Option<&'a RequestMark>,
     /// Its entry in the ring slot of the request's precondition (`ring_slot`), if any.
@@ -160,7 +162,7 @@ pub struct Refusing<'a> {
 /// What a failed update condition means for the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// No log has this reference id (for this organization).
+    /// No log has this reference id (for this organization), or it has expired.
     NotFound,
     /// An earlier attempt of this very request landed: answer as if this one had.
     Replay,
@@ -179,7 +181,8 @@ pub fn after_failed_condition(
     update: &LogUpdate,
     precondition: &Precondition,
 ) -> Verdict {
-    let Some(log) = log else {
+    // An expired log is not shown, neither by a replay nor by a 412's ETag.
+    let Some(log) = log.filter(|log| !log.expired) else {
         return Verdict::NotFound;
     };
     match log.last_request {
@@ -406,6 +409,7 @@ mod tests {
 
     fn refusing<'a>(last: Option<&'a RequestMark>, ring: Option<&'a str>) -> Option<Refusing<'a>> {
         Some(Refusing {
+            expired: false,
             last_request: last,
             ring_entry: ring,
         })
@@ -417,6 +421,29 @@ mod tests {
         for precondition in [Precondition::None, Precondition::OneOf(vec![1])] {
             assert_eq!(
                 after_failed_condition(None, &request, &update("x"), &precondition),
+                Verdict::NotFound
+            );
+        }
+    }
+
+    #[test]
+    fn an_expired_log_is_not_found_whatever_it_holds() {
+        let request = RequestToken::for_key("k", &update("x"));
+        let other = RequestToken::for_key("k", &update("y"));
+        let fingerprint = request.fingerprint();
+        for (last, ring) in [
+            (Some(request.mark()), None),
+            (Some(other.mark()), None),
+            (None, Some(fingerprint.as_str())),
+            (None, None),
+        ] {
+            let log = Some(Refusing {
+                expired: true,
+                last_request: last,
+                ring_entry: ring,
+            });
+            assert_eq!(
+                after_failed_condition(log, &request, &update("x"), &Precondition::OneOf(vec![3])),
                 Verdict::NotFound
             );
         }

@@ -216,6 +216,7 @@ mod tests {
                 organization_id: Some("acme".into()),
                 version: 12,
                 request: None,
+                expires_at: None,
             },
             replayed,
         };

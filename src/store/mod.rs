@@ -17,8 +17,8 @@ use crate::dynamodb_errors::{THROTTLING_CODES, TRANSIENT_CODES};
 use crate::error::{ApiError, StoreError};
 use crate::idempotency::{after_failed_condition, ring_slot, Refusing, RequestToken, Verdict};
 use crate::model::{
-    log_key, Change, LogUpdate, Precondition, StoredLog, LOG_KEY, ORGANIZATION_ID, REQUEST_DIGEST,
-    REQUEST_TOKEN, VERSION,
+    epoch_seconds_now, log_key, Change, LogUpdate, Precondition, StoredLog, EXPIRES_AT, LOG_KEY,
+    ORGANIZATION_ID, REQUEST_DIGEST, REQUEST_TOKEN, VERSION,
 };
 
 pub use admin::{AdminError, TableStatus};
@@ -107,9 +107,10 @@ impl Store {
     /// as it now stands.
     ///
     /// The condition requires the log to exist (its key holds the caller's organization, so
-    /// another organization's log is simply not there), the token to be new, and the version to
-    /// meet `If-Match`. What a failed condition means (an earlier attempt of this request landed:
-    /// a replay, answered like the first; or a refusal) is `idempotency::after_failed_condition`.
+    /// another organization's log is simply not there) and not to have expired (DynamoDB's TTL
+    /// deletes an expired log only eventually), the token to be new, and the version to meet
+    /// `If-Match`. What a failed condition means (an earlier attempt of this request landed: a
+    /// replay, answered like the first; or a refusal) is `idempotency::after_failed_condition`.
     pub async fn update_log(
         &self,
         organization_id: &str,
@@ -117,9 +118,12 @@ impl Store {
     ) -> Result<Updated, ApiError> {
         let update = &command.update;
         let mark = command.token.mark();
+        let now = epoch_seconds_now();
         let mut expr = UpdateExpression::default();
         expr.name("#log_key", LOG_KEY);
         expr.name("#version", VERSION);
+        expr.name("#expires_at", EXPIRES_AT);
+        expr.value(":now", AttributeValue::N(now.to_string()));
         expr.value(":zero", AttributeValue::N("0".into()));
         expr.value(":one", AttributeValue::N("1".into()));
         expr.set(
@@ -141,6 +145,7 @@ impl Store {
 
         let mut condition = String::from(
             "attribute_exists(#log_key) \
+             AND (attribute_not_exists(#expires_at) OR #expires_at > :now) \
              AND (attribute_not_exists(#request_token) OR #request_token <> :request_token)",
         );
         if let Precondition::OneOf(versions) = &command.precondition {
@@ -169,7 +174,7 @@ impl Store {
                 log: StoredLog::from_item(out.attributes.unwrap_or_default())?,
                 replayed: false,
             }),
-            Err(err) => failed_update_outcome(err, command),
+            Err(err) => failed_update_outcome(err, command, now),
         }
     }
 }
@@ -216,11 +221,12 @@ fn version_condition(expr: &mut UpdateExpression, versions: &[u64]) -> String {
     }
 }
 
-/// What a failed `UpdateItem` means: the replay of an attempt that did land (`Ok`), or a failure
-/// told apart so that only DynamoDB's own trouble becomes a 5xx.
+/// What a failed `UpdateItem` at `now` means: the replay of an attempt that did land (`Ok`), or a
+/// failure told apart so that only DynamoDB's own trouble becomes a 5xx.
 fn failed_update_outcome(
     err: SdkError<UpdateItemError>,
     command: &UpdateCommand,
+    now: u64,
 ) -> Result<Updated, ApiError> {
     if let Some(UpdateItemError::ConditionalCheckFailedException(failed)) = err.as_service_error() {
         let old = failed
@@ -232,6 +238,7 @@ fn failed_update_outcome(
             .and_then(|slot| failed.item()?.get(slot)?.as_s().ok())
             .map(String::as_str);
         let refusing = old.as_ref().map(|old| Refusing {
+            expired: old.expired_at(now),
             last_request: old.request.as_ref(),
             ring_entry,
         });
@@ -497,7 +504,7 @@ mod tests {
     #[test]
     fn a_failed_condition_is_answered_from_the_log_it_returned() {
         let retry = command("k", "x", Precondition::OneOf(vec![4]));
-        let outcome = |item| failed_update_outcome(condition_failed(item), &retry);
+        let outcome = |item| failed_update_outcome(condition_failed(item), &retry, 1000);
         assert!(matches!(outcome(None), Err(ApiError::LogNotFound)));
         let replay = outcome(Some(item("5", Some(retry.token.mark()), None))).unwrap();
         assert!(replay.replayed);
@@ -517,6 +524,15 @@ mod tests {
             outcome(Some(item("9", Some(later.token.mark()), None))),
             Err(ApiError::PreconditionFailed { current_version: 9 })
         ));
+        // Expired at its second or before: not found, even for the request that made it.
+        for expires_at in ["1000", "999"] {
+            let mut expired = item("5", Some(retry.token.mark()), None);
+            expired.insert(EXPIRES_AT.into(), n(expires_at));
+            assert!(matches!(outcome(Some(expired)), Err(ApiError::LogNotFound)));
+        }
+        let mut alive = item("5", Some(retry.token.mark()), None);
+        alive.insert(EXPIRES_AT.into(), n("1001"));
+        assert!(outcome(Some(alive)).unwrap().replayed);
     }
 
     #[test]
@@ -530,7 +546,7 @@ mod tests {
         let raw = HttpResponse::new(400.try_into().unwrap(), SdkBody::empty());
         let command = command("k", "x", Precondition::None);
         assert!(matches!(
-            failed_update_outcome(SdkError::service_error(error, raw), &command),
+            failed_update_outcome(SdkError::service_error(error, raw), &command, 1000),
             Err(ApiError::ItemTooLarge)
         ));
     }
