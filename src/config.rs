@@ -81,7 +81,7 @@ async fn shared_config(timeouts: TimeoutConfig) -> SdkConfig {
         .timeout_config(timeouts)
         .retry_config(retry_config())
         // The attempt and operation timeouts already bound every call; the stall detector's
-        // wrapper around every response body only costs CPU (see README "Performance").
+        // wrapper around every response body only costs CPU (see docs/performance.md).
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
         .load()
         .await

@@ -8,9 +8,12 @@ pub const THROTTLING_CODES: [&str; 3] = [
     "RequestLimitExceeded",
 ];
 
-/// Other error codes DynamoDB uses for "try again later".
-pub const TRANSIENT_CODES: [&str; 3] = [
+/// Other error codes DynamoDB uses for "try again later". A replicated write conflict (a global
+/// table in multi-Region strong consistency, another Region writing the same item) rejects the
+/// write, which a retry can then make.
+pub const TRANSIENT_CODES: [&str; 4] = [
     "InternalServerError",
     "ServiceUnavailable",
     "TransactionConflictException",
+    "ReplicatedWriteConflictException",
 ];

@@ -1,6 +1,6 @@
 //! CloudWatch metrics: one Embedded Metric Format (EMF) document per invocation, one JSON line on
 //! stdout, which Lambda sends to CloudWatch Logs and CloudWatch turns into metrics. No request
-//! content, key, hash or identifier is ever a dimension or a value (README "Metrics and alarms").
+//! content, key, hash or identifier is ever a dimension or a value (docs/operations.md).
 
 use std::convert::Infallible;
 use std::future::Future;

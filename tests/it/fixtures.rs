@@ -36,8 +36,8 @@ const CASES: [&str; 7] = [
 ];
 /// JSON files in `events/` that are not events.
 const NOT_EVENTS: [&str; 2] = ["seed-log.json", "expected.json"];
-/// The fixture `cargo lambda invoke` sends in the no-Docker test (the README's example), and the
-/// harmless one (401, nothing written) that waits for the function to be up.
+/// The fixture `cargo lambda invoke` sends in the no-Docker test (events/README.md's example), and
+/// the harmless one (401, nothing written) that waits for the function to be up.
 const INVOKED_FIXTURE: &str = "apigw-rest-v1-update.json";
 const WARM_UP_FIXTURE: &str = "http-api-v2-missing-key.json";
 
@@ -132,7 +132,7 @@ fn mismatches(path: &str, expected: &Value, actual: &Value, out: &mut Vec<String
 }
 
 /// The fixture set itself: named after its source, one expectation per fixture and one fixture
-/// per expectation, every case covered, a success case for every source, all in the README.
+/// per expectation, every case covered, a success case for every source, all in events/README.md.
 fn check_fixture_set(expected: &Expected, names: &BTreeSet<String>) {
     let mut problems = Vec::new();
     for name in names {
@@ -261,8 +261,8 @@ fn check_event(name: &str, exp: &Expectation, api_key: &str, req: &Request) -> V
         .collect()
 }
 
-/// Fresh tables holding the fixture key and the seed log, as the README's seeding commands leave
-/// them.
+/// Fresh tables holding the fixture key and the seed log, as events/README.md's seeding commands
+/// leave them.
 async fn seeded_env(expected: &Expected, seed: &Value) -> Env {
     let env = Env::new().await;
     env.store
@@ -435,7 +435,7 @@ fn with_aws_env<'a>(cmd: &'a mut Command, tables: &Tables) -> &'a mut Command {
     cmd.envs(aws_env(tables))
 }
 
-/// The README's seeding commands, run with the `logs-admin` that `cargo test` built.
+/// events/README.md's seeding commands, run with the `logs-admin` that `cargo test` built.
 fn seed_with_logs_admin(expected: &Expected, tables: &Tables) {
     let seed_path = events_dir().join(&expected.seed_log);
     let seed_path = seed_path.to_str().expect("UTF-8 path");
@@ -606,7 +606,7 @@ fn alive(pid: u32) -> bool {
         .any(|&(p, _, state)| p == pid && state != 'Z')
 }
 
-/// `cargo lambda invoke --data-file events/<fixture>`, as the README shows it.
+/// `cargo lambda invoke --data-file events/<fixture>`, as events/README.md shows it.
 async fn invoke(port: u16, fixture: &str, budget: Duration) -> Result<Output, String> {
     let mut cmd = tokio::process::Command::new(cargo());
     cmd.env("PATH", path_with_cargo_lambda())
@@ -645,7 +645,7 @@ fn response_header<'a>(resp: &'a Value, name: &str) -> Option<&'a str> {
         .or_else(|| resp["multiValueHeaders"][name][0].as_str())
 }
 
-/// The README's no-Docker path: tables seeded with the README's `logs-admin` commands,
+/// events/README.md's no-Docker path: tables seeded with its `logs-admin` commands,
 /// `cargo lambda watch`, then `cargo lambda invoke --data-file events/<success fixture>` prints the
 /// Lambda response with the update; nothing cargo-lambda started survives the test.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

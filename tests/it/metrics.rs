@@ -1,6 +1,6 @@
 //! The real binary's CloudWatch metrics: one valid Embedded Metric Format document per
-//! invocation, on stdout, through every kind of answer, with the counts the README promises,
-//! `ColdStart` once per process, and nothing secret in it.
+//! invocation, on stdout, through every kind of answer, with the counts docs/operations.md
+//! promises, `ColdStart` once per process, and nothing secret in it.
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
