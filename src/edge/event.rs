@@ -367,7 +367,110 @@ fn describe(event: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+
+    fn read(event: Value) -> Event {
+        Event::read(&RawValue::from_string(event.to_string()).unwrap())
+    }
+
+    fn rest(fields: Value) -> Value {
+        let mut event = json!({
+            "httpMethod": "PATCH",
+            "path": "/logs",
+            "headers": {"Host": "api.example.com"},
+            "requestContext": {"httpMethod": "PATCH", "stage": "Prod"},
+        });
+        for (name, value) in fields.as_object().unwrap() {
+            event[name] = value.clone();
+        }
+        event
+    }
+
+    #[test]
+    fn a_request_keeps_what_it_can_and_names_what_it_cannot() {
+        let Event::Request(LambdaRequest::ApiGatewayV1(kept)) = read(rest(json!({}))) else {
+            panic!("a plain REST request")
+        };
+        assert_eq!(kept.headers[HOST], "api.example.com");
+        let hostile = rest(json!({"headers": {"Host": "a{b}", "X-Forwarded-Proto": "h s"}}));
+        let Event::Request(LambdaRequest::ApiGatewayV1(neutralised)) = read(hostile) else {
+            panic!("a REST request with a hostile Host")
+        };
+        assert!(neutralised.headers.is_empty());
+        for (fields, problem) in [
+            (json!({"path": "logs"}), BAD_PATH),
+            (
+                json!({"isBase64Encoded": true, "body": "not base64!"}),
+                BAD_BASE64,
+            ),
+            (
+                json!({"multiValueQueryStringParameters": {"a": []}}),
+                BAD_QUERY,
+            ),
+            (
+                json!({"path": format!("/{}", "a".repeat(30_000))}),
+                TOO_LONG,
+            ),
+            (json!({"headers": {"a": "b\nc"}}), BAD_HTTP),
+            (json!({"headers": {"a b": "c"}}), BAD_HTTP),
+            (json!({"httpMethod": "PAT CH"}), BAD_HTTP),
+        ] {
+            match read(rest(fields.clone())) {
+                Event::Malformed(LambdaRequest::ApiGatewayV1(_), said) => {
+                    assert_eq!(said, problem, "{fields}")
+                }
+                other => panic!("{fields}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_malformed_event_is_answered_in_its_sources_shape() {
+        let http = json!({
+            "version": "2.0",
+            "headers": {"a": "\u{0}"},
+            "requestContext": {"http": {"method": "GET"}},
+        });
+        let alb =
+            json!({"httpMethod": "G T", "requestContext": {"elb": {"targetGroupArn": "arn"}}});
+        assert!(matches!(
+            read(http),
+            Event::Malformed(LambdaRequest::ApiGatewayV2(_), BAD_HTTP)
+        ));
+        assert!(matches!(
+            read(alb),
+            Event::Malformed(LambdaRequest::Alb(_), BAD_HTTP)
+        ));
+    }
+
+    #[test]
+    fn other_events_are_named() {
+        let named = |event: Value| match read(event) {
+            Event::Unserved(what) => what,
+            other => panic!("{other:?}"),
+        };
+        let websocket = rest(json!({"requestContext": {"httpMethod": "GET", "connectionId": "c"}}));
+        assert_eq!(named(websocket), "an API Gateway WebSocket API event");
+        assert_eq!(
+            named(json!({"raw_path": "/", "method": "GET"})),
+            "a VPC Lattice event"
+        );
+        assert_eq!(
+            named(json!({"Records": [{"eventSource": "aws:sqs", "body": "secret"}]})),
+            "an event from aws:sqs"
+        );
+        assert_eq!(
+            named(json!({"detail-type": "x", "source": "aws.events"})),
+            "an EventBridge event from aws.events"
+        );
+        assert_eq!(
+            named(json!({"Records": [{"eventSource": "secret payload text"}]})),
+            "a JSON object that is not an HTTP request event"
+        );
+        assert_eq!(named(json!(7)), "a JSON number");
+    }
 
     #[test]
     fn plain_hosts_are_kept_and_others_are_not() {

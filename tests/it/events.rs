@@ -440,6 +440,14 @@ async fn every_sample_event_gets_a_deliberate_answer() {
     ] {
         assert!(counts.contains_key(&source), "no {source:?} sample found");
     }
+    // aws_lambda_events 1.2.1 and lambda_http 1.3.2 ship 30 REST, HTTP API, URL and ALB samples.
+    let served_samples: usize = counts
+        .iter()
+        .filter(|(s, _)| s.served())
+        .map(|(_, n)| n)
+        .sum();
+    assert!(served_samples >= 30, "only {served_samples} served samples");
+    assert!(!others.is_empty(), "no other sample events found");
     assert!(served.function.running(), "the function is still up");
 }
 
