@@ -4,7 +4,7 @@
 # real binary and a Runtime API against DynamoDB Local (tests/it/events.rs, which the suite runs
 # with 2000). EVENT_FUZZ_SEED picks another sequence. Prints the count, the time and the outcomes;
 # fails on the first event that stops the function, gets a function error from a served source,
-# a 5xx, or changes the stored log without a 200. About 15 minutes on 2 cores.
+# a 5xx, or changes the stored log without a 200. About 22 minutes on 2 cores (docs/reliability.md).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require rust node java
