@@ -47,7 +47,7 @@ const TOO_LONG: &str = "Bad request: the path and query are too long.";
 
 /// What arrived, read once.
 #[derive(Debug)]
-pub enum Event {
+enum Event {
     /// A request from a source the function serves, safe to convert.
     Request(LambdaRequest),
     /// An HTTP request from a source the function serves that cannot be represented: an empty
@@ -99,7 +99,7 @@ pub async fn serve(
 impl Event {
     /// Reads the event the way `lambda_http`'s own deserializer does (the same types, in the
     /// same order) but from the text already read, then makes the request safe to convert.
-    pub fn read(raw: &RawValue) -> Self {
+    fn read(raw: &RawValue) -> Self {
         let json = raw.get();
         let mut request = if let Ok(rest) = serde_json::from_str(json) {
             // A WebSocket API's event can read as a REST request: its request context tells.
