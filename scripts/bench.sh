@@ -8,12 +8,11 @@
 # quick look (results use the defaults).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-require rust python node java
+require rust arm64 python node java
 cd "$ROOT"
 
 ensure_dynamodb_local
-ensure_venv # scripts/requirements.txt pins awslambdaric and boto3 for the peer
-ensure_arm64_target
+ensure_venv local bench # cargo-lambda for the arm64 zip; the peer's awslambdaric and boto3
 
 log "building the release function and the no-op function"
 cargo build --locked --release --bin update-log-by-ref --example noop-function
@@ -30,5 +29,5 @@ log "cargo bench --bench lambda"
 BENCH_FUNCTION_BIN="$ROOT/target/bench/update-log-by-ref" \
   BENCH_NOOP_BIN="$ROOT/target/bench/noop-function" \
   BENCH_ZIP="$zip" \
-  BENCH_PYTHON="$ROOT/.venv/bin/python" \
+  BENCH_PYTHON="$VENV/bench/bin/python" \
   cargo bench --locked --bench lambda

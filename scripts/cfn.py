@@ -1,6 +1,6 @@
 """template.yaml as CloudFormation would deploy it: SAM-transformed for a set of parameter values,
 conditions evaluated, intrinsic functions resolved with stand-in values. Shared by
-scripts/template_test.py and scripts/dashboard.py. Needs cfn-lint (which brings aws-sam-translator)."""
+scripts/template_test.py and scripts/dashboard.py. Needs cfn-lint and aws-sam-translator."""
 
 import copy
 import logging
@@ -50,6 +50,7 @@ class Stack:
         }
         self.parameters.update(parameters)
         self.conditions = translated.get("Conditions", {})
+        self.mappings = translated.get("Mappings", {})
         self.resources = {
             name: resource
             for name, resource in translated["Resources"].items()
@@ -101,6 +102,9 @@ class Stack:
                 return re.sub(r"\$\{([^}!]+)\}", lambda m: str(self._sub(m.group(1), variables)), text)
             if fn == "Fn::Join":
                 return args[0].join(str(v) for v in self.resolve(args[1]))
+            if fn == "Fn::FindInMap":
+                mapping, top, second = (self.resolve(a) for a in args)
+                return self.mappings[mapping][top][second]
         return {k: self.resolve(v) for k, v in value.items()}
 
     def _sub(self, name, variables):

@@ -1,7 +1,8 @@
-"""What a million updates cost, by component: prints README's "Cost" tables (Markdown).
+"""What a million updates cost, by component: prints the "Cost" tables of docs/operations.md
+(Markdown).
 
-Prices: AWS list prices for us-east-1 as of 2026 (the figures below), not re-checked live when this
-was written (no internet). Change a constant and re-run: python3 scripts/cost.py
+Prices: AWS list prices for us-east-1 (the figures below), not fetched live: check them against the
+AWS pricing pages. Change a constant and re-run: python3 scripts/cost.py
 """
 
 import math
@@ -17,7 +18,7 @@ REST_API_PER_MILLION = 3.50
 LAMBDA_REQUESTS_PER_MILLION = 0.20
 LAMBDA_ARM64_GB_SECOND = 0.0000133334
 MEMORY_GB = 128 / 1024
-# README "Performance": warm p50 1.03 ms against DynamoDB Local on the development machine.
+# A warm p50 of the benchmark (bench/results.md) against DynamoDB Local: 1.03 ms.
 # In AWS an UpdateItem round trip is a few milliseconds more; the second row shows 6 ms.
 DURATIONS_MS = {"benchmark warm p50, 1.03 ms": 1.03, "in AWS, assumed 6 ms": 6.0}
 

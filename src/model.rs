@@ -24,6 +24,9 @@ pub const REFERENCE_ID: &str = "reference_id";
 /// The token and digest of the request that made the current version (see `idempotency`).
 pub const REQUEST_TOKEN: &str = "request_token";
 pub const REQUEST_DIGEST: &str = "request_digest";
+/// When the log expires, in epoch seconds (N, optional): DynamoDB's TTL deletes it some time
+/// after, and from that second on no update applies to it.
+pub const EXPIRES_AT: &str = "expires_at";
 
 /// Organization ids: 1 to 64 bytes of `A-Z a-z 0-9 _ . : -`. No `#`, so the first `#` of a
 /// `log_key` always ends the organization and no two (organization, reference) pairs share a key.
@@ -228,13 +231,15 @@ pub struct UpdateCommand {
     pub token: RequestToken,
 }
 
-/// A log as stored: the Log, its owner, its version and the request that made that version.
+/// A log as stored: the Log, its owner, its version, the request that made that version and
+/// when it expires.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredLog {
     pub log: Log,
     pub organization_id: Option<String>,
     pub version: u64,
     pub request: Option<RequestMark>,
+    pub expires_at: Option<f64>,
 }
 
 /// What an update leaves on the log about the request that made it.
@@ -252,18 +257,42 @@ impl StoredLog {
             token,
             digest: text(REQUEST_DIGEST).unwrap_or_default(),
         });
-        let version = item
-            .get(VERSION)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
+        let version = version_of(&item);
+        let expires_at = match item.get(EXPIRES_AT) {
+            None => None,
+            Some(value) => Some(value.as_n().ok().and_then(|n| n.parse().ok()).ok_or_else(
+                || StoreError::Internal(format!("stored log's {EXPIRES_AT} is not a number")),
+            )?),
+        };
         Ok(Self {
             log: Log::from_item(item)?,
             organization_id,
             version,
             request,
+            expires_at,
         })
     }
+
+    /// Whether the log has expired at `now` (epoch seconds): the same test as the update's
+    /// condition, which refuses a log whose expiry is not after now.
+    pub fn expired_at(&self, now: u64) -> bool {
+        self.expires_at.is_some_and(|at| at <= now as f64)
+    }
+}
+
+/// The version of a stored item: absent (or not a whole number) means 0.
+pub fn version_of(item: &Item) -> u64 {
+    item.get(VERSION)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Now, in epoch seconds: the unit of `expires_at`.
+pub fn epoch_seconds_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 /// Now, as RFC 3339 in UTC: the form of `created_at` and `updated_at`.
@@ -272,4 +301,51 @@ pub fn timestamp_now() -> String {
     DateTime::from(std::time::SystemTime::now())
         .fmt(DateTimeFormat::DateTime)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(attributes: &[(&str, AttributeValue)]) -> Item {
+        attributes
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_log_expires_at_its_second_and_not_before() {
+        let stored =
+            StoredLog::from_item(item(&[(EXPIRES_AT, AttributeValue::N("100".into()))])).unwrap();
+        assert_eq!(stored.expires_at, Some(100.0));
+        assert!(!stored.expired_at(99));
+        assert!(stored.expired_at(100));
+        assert!(stored.expired_at(101));
+        let never = StoredLog::from_item(Item::new()).unwrap();
+        assert!(!never.expired_at(u64::MAX));
+    }
+
+    #[test]
+    fn an_expiry_that_is_no_number_is_refused() {
+        for value in [
+            AttributeValue::S("100".into()),
+            AttributeValue::N("soon".into()),
+        ] {
+            assert!(StoredLog::from_item(item(&[(EXPIRES_AT, value)])).is_err());
+        }
+    }
+
+    #[test]
+    fn an_absent_or_unreadable_version_is_zero() {
+        assert_eq!(version_of(&Item::new()), 0);
+        assert_eq!(
+            version_of(&item(&[(VERSION, AttributeValue::N("7".into()))])),
+            7
+        );
+        assert_eq!(
+            version_of(&item(&[(VERSION, AttributeValue::S("7".into()))])),
+            0
+        );
+    }
 }

@@ -146,7 +146,7 @@ fn peer_launch(python: PathBuf) -> Fallible<Launch> {
     if !ok {
         return Err(format!(
             "{} cannot import awslambdaric and boto3: run scripts/bench.sh, which installs them \
-             in the project's .venv (or set BENCH_PYTHON)",
+             in the project's .venv/bench (or set BENCH_PYTHON)",
             python.display()
         ));
     }
@@ -173,7 +173,7 @@ fn run() -> Fallible<()> {
             ));
         }
     }
-    let python = path_from_env("BENCH_PYTHON", ".venv/bin/python");
+    let python = path_from_env("BENCH_PYTHON", ".venv/bench/bin/python");
     let machine = Machine::now();
     eprintln!(
         "bench: {} runs x {} warm invocations, memory over {} ({} CPUs, load {})",

@@ -289,10 +289,12 @@ fn update_item_body(table: &str, reference: &str, call: usize) -> Bytes {
             #version = if_not_exists(#version, :zero) + :one, #request_token = :request_token, \
             #request_digest = :request_digest, #output = :output, #duration = :duration",
         "ConditionExpression": "attribute_exists(#log_key) \
+            AND (attribute_not_exists(#expires_at) OR #expires_at > :now) \
             AND (attribute_not_exists(#request_token) OR #request_token <> :request_token)",
         "ExpressionAttributeNames": {
             "#log_key": LOG_KEY,
             "#version": "version",
+            "#expires_at": model::EXPIRES_AT,
             "#updated_at": "updated_at",
             "#request_token": "request_token",
             "#request_digest": "request_digest",
@@ -300,6 +302,7 @@ fn update_item_body(table: &str, reference: &str, call: usize) -> Bytes {
             "#duration": "duration"
         },
         "ExpressionAttributeValues": {
+            ":now": {"N": model::epoch_seconds_now().to_string()},
             ":zero": {"N": "0"},
             ":one": {"N": "1"},
             ":updated_at": {"S": "2026-01-01T00:00:00.000000Z"},

@@ -35,9 +35,15 @@ enum Command {
     RevokeApiKey { key: String },
     /// Write a log from LogResponse-shaped JSON (a file, or `-`/nothing for stdin).
     /// `id`, `created_at`, `updated_at` and `observability_status` are filled when absent.
+    /// A log it replaces is gone whole; the new one continues its version sequence, so the old
+    /// log's ETags never match it. Its version goes to stderr.
     PutLog {
         #[arg(long)]
         organization: String,
+        /// When the log expires, in epoch seconds: DynamoDB's TTL deletes it some time after,
+        /// and the function refuses to update it (404) from that second on.
+        #[arg(long)]
+        expires_at: Option<u64>,
         file: Option<String>,
     },
     /// Print a log as the API would return it; owner and version go to stderr.
@@ -104,10 +110,18 @@ async fn run(store: &Store, command: Command) -> Result<(), String> {
                 .map_err(failed)?;
             println!("revoked; instances that cached it refuse it within 60 s");
         }
-        Command::PutLog { organization, file } => {
+        Command::PutLog {
+            organization,
+            expires_at,
+            file,
+        } => {
             check_organization(&organization)?;
             let log = fill_new_log(read_log(file.as_deref())?)?;
-            store.put_log(&organization, &log).await.map_err(failed)?;
+            let version = store
+                .put_log(&organization, &log, expires_at)
+                .await
+                .map_err(failed)?;
+            eprintln!("version: {version}");
             println!("{}", to_json(&log.with_spec_defaults()));
         }
         Command::GetLog {
@@ -120,8 +134,11 @@ async fn run(store: &Store, command: Command) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("no log with reference_id {reference_id:?}"))?;
+            let expiry = stored
+                .expires_at
+                .map_or(String::new(), |at| format!("  expires_at: {at}"));
             eprintln!(
-                "organization_id: {}  version: {}",
+                "organization_id: {}  version: {}{expiry}",
                 stored.organization_id.as_deref().unwrap_or("<none>"),
                 stored.version
             );

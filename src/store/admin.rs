@@ -8,7 +8,12 @@ use aws_sdk_dynamodb::types::{
 
 use super::{classify, Store};
 use crate::error::StoreError;
-use crate::model::{log_key, Item, Log, StoredLog, LOG_KEY, ORGANIZATION_ID};
+use crate::model::{
+    log_key, version_of, Item, Log, StoredLog, EXPIRES_AT, LOG_KEY, ORGANIZATION_ID, VERSION,
+};
+
+/// Conditional writes `put_log` tries before it gives up on a log that keeps changing.
+const PUT_LOG_ATTEMPTS: usize = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -166,9 +171,20 @@ impl Store {
         }
     }
 
-    /// Writes a whole log for `organization_id`, replacing the one it has under that reference
-    /// id, if any. Another organization's log with the same reference id is another item.
-    pub async fn put_log(&self, organization_id: &str, log: &Log) -> Result<(), AdminError> {
+    /// Writes a whole log for `organization_id`, expiring at `expires_at` (epoch seconds) if
+    /// given, and returns its version. Another organization's log with the same reference id is
+    /// another item.
+    ///
+    /// A log replacing one continues its version sequence (the old version + 1), so that no
+    /// entity tag issued for the old log matches the new one; a new log starts at version 0
+    /// (absent). Each write is conditional on the version it replaces: a concurrent update makes
+    /// it fail, and the next attempt replaces the log as that update left it.
+    pub async fn put_log(
+        &self,
+        organization_id: &str,
+        log: &Log,
+        expires_at: Option<u64>,
+    ) -> Result<u64, AdminError> {
         let reference_id = log.reference_id.as_deref().unwrap_or_default();
         let mut item = log.to_item()?;
         item.insert(
@@ -179,14 +195,54 @@ impl Store {
             ORGANIZATION_ID.into(),
             AttributeValue::S(organization_id.to_owned()),
         );
-        self.client
-            .put_item()
-            .table_name(&self.tables.logs)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| classify("PutItem log", e))?;
-        Ok(())
+        if let Some(at) = expires_at {
+            item.insert(EXPIRES_AT.into(), AttributeValue::N(at.to_string()));
+        }
+        // The version of the log being replaced; first assume there is none.
+        let mut replacing: Option<u64> = None;
+        for _ in 0..PUT_LOG_ATTEMPTS {
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.tables.logs)
+                .expression_attribute_names("#log_key", LOG_KEY)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+            let put = match replacing {
+                None => put
+                    .set_item(Some(item.clone()))
+                    .condition_expression("attribute_not_exists(#log_key)"),
+                Some(old) => {
+                    let mut next = item.clone();
+                    next.insert(VERSION.into(), AttributeValue::N((old + 1).to_string()));
+                    // An absent version is 0.
+                    let same_version = if old == 0 {
+                        "attribute_exists(#log_key) AND (attribute_not_exists(#version) OR #version = :old)"
+                    } else {
+                        "attribute_exists(#log_key) AND #version = :old"
+                    };
+                    put.set_item(Some(next))
+                        .condition_expression(same_version)
+                        .expression_attribute_names("#version", VERSION)
+                        .expression_attribute_values(":old", AttributeValue::N(old.to_string()))
+                }
+            };
+            let new_version = replacing.map_or(0, |old| old + 1);
+            match put.send().await {
+                Ok(_) => return Ok(new_version),
+                Err(e) => match e.as_service_error() {
+                    Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                        replacing = failed.item().map(version_of);
+                    }
+                    _ => return Err(classify("PutItem log", e).into()),
+                },
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "the log kept changing during {PUT_LOG_ATTEMPTS} attempts to replace it; try again"
+        ))
+        .into())
     }
 
     /// Reads a log with its owner and version (strongly consistent: an operator checks writes).

@@ -16,8 +16,8 @@ use crate::config::Tables;
 use crate::error::{ApiError, StoreError};
 use crate::idempotency::ring_attribute;
 use crate::model::{
-    log_key, Change, Precondition, StoredLog, UpdateCommand, LOG_KEY, ORGANIZATION_ID,
-    REQUEST_DIGEST, REQUEST_TOKEN, VERSION,
+    epoch_seconds_now, log_key, Change, Precondition, StoredLog, UpdateCommand, EXPIRES_AT,
+    LOG_KEY, ORGANIZATION_ID, REQUEST_DIGEST, REQUEST_TOKEN, VERSION,
 };
 
 pub use admin::{AdminError, TableStatus};
@@ -106,8 +106,9 @@ impl Store {
     /// as it now stands.
     ///
     /// The condition requires the log to exist (its key holds the caller's organization, so
-    /// another organization's log is simply not there), the token to be new, and the version to
-    /// meet `If-Match`. A failed condition whose old item carries this request's token means an
+    /// another organization's log is simply not there) and not to have expired (DynamoDB's TTL
+    /// deletes an expired log only eventually), the token to be new, and the version to meet
+    /// `If-Match`. A failed condition whose old item carries this request's token means an
     /// earlier attempt of this request landed: that is a replay, answered like the first.
     pub async fn update_log(
         &self,
@@ -116,9 +117,12 @@ impl Store {
     ) -> Result<Updated, ApiError> {
         let update = &command.update;
         let mark = command.token.mark();
+        let now = epoch_seconds_now();
         let mut expr = UpdateExpression::default();
         expr.name("#log_key", LOG_KEY);
         expr.name("#version", VERSION);
+        expr.name("#expires_at", EXPIRES_AT);
+        expr.value(":now", AttributeValue::N(now.to_string()));
         expr.value(":zero", AttributeValue::N("0".into()));
         expr.value(":one", AttributeValue::N("1".into()));
         expr.set(
@@ -140,6 +144,7 @@ impl Store {
 
         let mut condition = String::from(
             "attribute_exists(#log_key) \
+             AND (attribute_not_exists(#expires_at) OR #expires_at > :now) \
              AND (attribute_not_exists(#request_token) OR #request_token <> :request_token)",
         );
         if let Precondition::OneOf(versions) = &command.precondition {
@@ -168,7 +173,7 @@ impl Store {
                 log: StoredLog::from_item(out.attributes.unwrap_or_default())?,
                 replayed: false,
             }),
-            Err(err) => update_failure(err, command),
+            Err(err) => update_failure(err, command, now),
         }
     }
 }
@@ -216,20 +221,26 @@ fn version_condition(expr: &mut UpdateExpression, versions: &[u64]) -> String {
     }
 }
 
-/// Why an `UpdateItem` failed, told apart so that only DynamoDB's own trouble becomes a 5xx; or
-/// the replay of an attempt that did land.
+/// Why an `UpdateItem` at `now` failed, told apart so that only DynamoDB's own trouble becomes a
+/// 5xx; or the replay of an attempt that did land.
 fn update_failure(
     err: SdkError<UpdateItemError>,
     command: &UpdateCommand,
+    now: u64,
 ) -> Result<Updated, ApiError> {
     if let Some(UpdateItemError::ConditionalCheckFailedException(failed)) = err.as_service_error() {
         let Some(item) = failed.item() else {
             return Err(ApiError::LogNotFound);
         };
+        let old = StoredLog::from_item(item.clone())?;
+        // An expired log is gone to its callers, whatever else the condition found: no replay,
+        // no 412 (both would show a log that no longer exists).
+        if old.expired_at(now) {
+            return Err(ApiError::LogNotFound);
+        }
         let landed_earlier = ring_slot(&command.precondition).is_some_and(|slot| {
             item.get(&slot).and_then(|v| v.as_s().ok()) == Some(&command.token.fingerprint())
         });
-        let old = StoredLog::from_item(item.clone())?;
         let mark = command.token.mark();
         return match &old.request {
             Some(last) if last.token == mark.token && last.digest != mark.digest => {

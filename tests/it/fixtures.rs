@@ -384,21 +384,26 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
+/// PATH with .venv/local/bin first: the cargo-lambda that scripts/local.sh and scripts/test.sh
+/// install there, found without an activated venv.
+fn path_with_cargo_lambda() -> std::ffi::OsString {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/local/bin");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(venv).chain(std::env::split_paths(&path)))
+        .expect("PATH entries hold no separator")
+}
+
 fn require_cargo_lambda() {
     let out = Command::new(cargo())
+        .env("PATH", path_with_cargo_lambda())
         .args(["lambda", "--version"])
         .stdin(Stdio::null())
         .output();
     let ok = matches!(&out, Ok(o) if o.status.success());
     assert!(
         ok,
-        "cargo-lambda is not on PATH: it lives in the project's .venv (scripts/requirements.txt). \
-         scripts/test.sh creates it and puts it first on PATH; to run `cargo test` yourself, \
-         `source .venv/bin/activate` first. `cargo lambda --version` said: {}",
-        match &out {
-            Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_owned(),
-            Err(e) => e.to_string(),
-        }
+        "cargo-lambda is missing from .venv/local/bin and PATH: run scripts/test.sh (or \
+         scripts/local.sh) once, which installs it there"
     );
 }
 
@@ -476,6 +481,7 @@ impl Watch {
         let out = fs::File::create(&log).expect("create the watch log");
         let err = out.try_clone().expect("clone the log handle");
         let child = with_aws_env(&mut Command::new(cargo()), tables)
+            .env("PATH", path_with_cargo_lambda())
             .args(["lambda", "watch", "--invoke-address", "127.0.0.1"])
             .args(["--invoke-port", &port.to_string()])
             // Other work in this checkout must not make it rebuild and restart mid-test.
@@ -603,7 +609,8 @@ fn alive(pid: u32) -> bool {
 /// `cargo lambda invoke --data-file events/<fixture>`, as the README shows it.
 async fn invoke(port: u16, fixture: &str, budget: Duration) -> Result<Output, String> {
     let mut cmd = tokio::process::Command::new(cargo());
-    cmd.args(["lambda", "invoke", "update-log-by-ref"])
+    cmd.env("PATH", path_with_cargo_lambda())
+        .args(["lambda", "invoke", "update-log-by-ref"])
         .args(["--invoke-address", "127.0.0.1", "--invoke-port"])
         .arg(port.to_string())
         .args(["--data-file", &format!("events/{fixture}")])

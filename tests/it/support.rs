@@ -209,7 +209,7 @@ impl Env {
     /// Stores `log` (JSON in LogResponse shape) for `org`.
     pub async fn put_log(&self, org: &str, log: Value) {
         let log: Log = serde_json::from_value(log).expect("valid log");
-        self.store.put_log(org, &log).await.expect("put log");
+        self.store.put_log(org, &log, None).await.expect("put log");
     }
 
     /// `org`'s log `reference_id` as stored.
