@@ -32,6 +32,9 @@ impl ValidationError {
 /// Why a request failed. Each variant maps to exactly one status code in `edge::response`.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// An HTTP request the edge cannot represent (a header that is not valid HTTP, say): why.
+    #[error("bad request")]
+    BadRequest(&'static str),
     #[error("not found")]
     RouteNotFound,
     #[error("method not allowed")]

@@ -1,5 +1,7 @@
-use lambda_http::{service_fn, Error, Request, RequestExt};
+use lambda_http::lambda_runtime::{self, LambdaEvent};
+use lambda_http::{service_fn, Error};
 use update_log_by_ref::config::{dynamodb_config, Tables};
+use update_log_by_ref::edge::event::{serve, RawEvent};
 use update_log_by_ref::edge::App;
 use update_log_by_ref::metrics::{DynamoDbMetrics, Metrics};
 use update_log_by_ref::store::Store;
@@ -14,9 +16,10 @@ async fn main() -> Result<(), Error> {
     let client = aws_sdk_dynamodb::Client::from_conf(config);
     let app = App::new(Store::new(client, Tables::from_env()));
     app.store.warm_up().await;
-    lambda_http::run(service_fn(|req: Request| {
-        let request_id = req.lambda_context_ref().map(|c| c.request_id.clone());
-        metrics.invocation(request_id, app.handle(req))
+    // The event arrives as raw JSON, so that no event can fail before the edge reads it
+    // (src/edge/event.rs); `lambda_http::run` would convert it first.
+    lambda_runtime::run(service_fn(|event: LambdaEvent<RawEvent>| {
+        serve(&app, &metrics, event)
     }))
     .await
 }

@@ -1,5 +1,6 @@
 //! The HTTP edge: route, authenticate, validate, update, respond.
 
+pub mod event;
 pub mod request;
 pub mod response;
 
@@ -29,23 +30,7 @@ impl App {
     /// Answers one request. Every outcome, including DynamoDB failures, is a response: an `Err`
     /// would reach the client as an opaque 502 from API Gateway.
     pub async fn handle(&self, req: Request) -> Result<Response<Body>, Infallible> {
-        let result = self.update(&req).await;
-        let resp = match result {
-            Ok(resp) => resp,
-            Err(err) => {
-                log_failure(&err);
-                err.into_response()
-            }
-        };
-        // Successes are the bulk and need no line each (X-Ray and API Gateway see them);
-        // every refusal gets one, so a client's mistakes can be traced.
-        let status = resp.status().as_u16();
-        if resp.status().is_success() {
-            tracing::debug!(status, "request handled");
-        } else {
-            tracing::info!(status, "request refused");
-        }
-        Ok(resp)
+        Ok(answer(self.update(&req).await))
     }
 
     async fn update(&self, req: &Request) -> Result<Response<Body>, ApiError> {
@@ -69,6 +54,25 @@ impl App {
             .await?;
         Ok(response::updated(updated))
     }
+}
+
+/// The response to an outcome, logged: successes are the bulk and need no line each (X-Ray and
+/// API Gateway see them); every refusal gets one, so a client's mistakes can be traced.
+fn answer(result: Result<Response<Body>, ApiError>) -> Response<Body> {
+    let resp = match result {
+        Ok(resp) => resp,
+        Err(err) => {
+            log_failure(&err);
+            err.into_response()
+        }
+    };
+    let status = resp.status().as_u16();
+    if resp.status().is_success() {
+        tracing::debug!(status, "request handled");
+    } else {
+        tracing::info!(status, "request refused");
+    }
+    resp
 }
 
 /// Every `X-API-KEY` value of a request (header names are case-insensitive).

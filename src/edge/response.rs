@@ -39,6 +39,7 @@ pub fn updated(updated: Updated) -> Response<Body> {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::RouteNotFound | ApiError::LogNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge | ApiError::ItemTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -68,6 +69,7 @@ impl ApiError {
                 );
                 return json_response(status, &json!({ "detail": [error] }));
             }
+            ApiError::BadRequest(problem) => (*problem).to_owned(),
             ApiError::RouteNotFound => "Not Found".to_owned(),
             ApiError::MethodNotAllowed => "Method Not Allowed".to_owned(),
             ApiError::PayloadTooLarge => {

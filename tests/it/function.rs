@@ -82,6 +82,11 @@ impl Function {
         Self { child, lines }
     }
 
+    /// Whether the process is still running (it has not exited, by itself or aborted).
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Stops the process and returns every line it wrote.
     pub async fn stop(mut self) -> Vec<String> {
         self.child.start_kill().expect("stop the function");

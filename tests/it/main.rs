@@ -6,6 +6,7 @@
 pub mod admin_cli;
 mod auth;
 mod contract;
+mod events;
 mod exactly_once;
 mod expiry;
 mod faults;
