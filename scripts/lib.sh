@@ -6,8 +6,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 DYNAMODB_LOCAL_VERSION="10.3.0"
 
-# Tool caches stay in the project too (pip's, zig's and cargo-zigbuild's, SAM CLI's settings).
+# Tool caches stay in the project too (pip's, npm's, zig's and cargo-zigbuild's, SAM CLI's
+# settings).
 export XDG_CACHE_HOME="$ROOT/.cache"
+export npm_config_cache="$ROOT/.cache/npm"
 export PIP_CACHE_DIR="$ROOT/.cache/pip"
 export ZIG_GLOBAL_CACHE_DIR="$ROOT/.cache/zig"
 export __SAM_CLI_APP_DIR="$ROOT/.cache/aws-sam"
@@ -15,7 +17,7 @@ export __SAM_CLI_APP_DIR="$ROOT/.cache/aws-sam"
 export PIP_REQUIRE_VIRTUALENV=true
 
 # rust-toolchain.toml names the toolchain, its components and the arm64 target; rustup installs
-# them with a toolchain it installs, but not into one you already have.
+# them on first use where auto-install is on; its `toolchain install` subcommand does it at once.
 TOOLCHAIN_HINT="what rust-toolchain.toml names (components rustfmt and clippy, target aarch64-unknown-linux-gnu): run 'rustup toolchain install' in the project" # hermetic: not a path
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

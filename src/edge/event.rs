@@ -139,9 +139,10 @@ fn make_safe(request: &mut LambdaRequest) -> Result<(), &'static str> {
         LambdaRequest::ApiGatewayV1(rest) => {
             neutralise_authority(&mut rest.headers, Some(&mut rest.multi_value_headers));
             drop_unless_plain_host(&mut rest.request_context.domain_name);
-            // The URI takes one of the two maps: both bound its query.
-            let query = encoded_len(&rest.query_string_parameters)?
-                + encoded_len(&rest.multi_value_query_string_parameters)?;
+            let query = uri_query_len(
+                &rest.multi_value_query_string_parameters,
+                &rest.query_string_parameters,
+            )?;
             check_target(
                 rest.path.as_deref(),
                 rest.request_context.stage.as_deref(),
@@ -164,9 +165,10 @@ fn make_safe(request: &mut LambdaRequest) -> Result<(), &'static str> {
         }
         LambdaRequest::Alb(alb) => {
             neutralise_authority(&mut alb.headers, Some(&mut alb.multi_value_headers));
-            // The URI takes one of the two maps: both bound its query.
-            let query = encoded_len(&alb.query_string_parameters)?
-                + encoded_len(&alb.multi_value_query_string_parameters)?;
+            let query = uri_query_len(
+                &alb.multi_value_query_string_parameters,
+                &alb.query_string_parameters,
+            )?;
             check_target(alb.path.as_deref(), None, query)?;
             check_body(alb.is_base64_encoded, alb.body.as_deref())
         }
@@ -231,6 +233,12 @@ fn is_plain_host(authority: &str) -> bool {
         .and_then(|label| label.bytes().next())
         .is_some_and(|b| b.is_ascii_alphabetic());
     port_ok && host.len() <= 253 && host.split('.').all(label_ok) && last_starts_with_letter
+}
+
+/// The URI's query comes from one map: `lambda_http` takes the multi-value map unless it is empty,
+/// else the single-value one (the other is only read by lookups, which cannot panic).
+fn uri_query_len(multi: &QueryMap, single: &QueryMap) -> Result<usize, &'static str> {
+    encoded_len(if multi.is_empty() { single } else { multi })
 }
 
 /// An upper bound of a query map's length in the URI (form-encoded, `&` and `=` included), read

@@ -143,6 +143,7 @@ mod tests {
     #[test]
     fn every_failure_has_its_status_and_a_json_detail() {
         let cases = [
+            (ApiError::BadRequest("x"), 400),
             (ApiError::RouteNotFound, 404),
             (ApiError::MethodNotAllowed, 405),
             (ApiError::PayloadTooLarge, 413),

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_smithy_runtime_api::client::waiters::error::WaiterError;
 
-use super::{classify, Store};
+use super::{classify, version_condition, Store, UpdateExpression};
 use crate::error::StoreError;
 use crate::model::{
     log_key, version_of, Item, Log, StoredLog, EXPIRES_AT, LOG_KEY, ORGANIZATION_ID, VERSION,
@@ -219,6 +219,7 @@ impl Store {
         // The version of the log being replaced; first assume there is none.
         let mut replacing: Option<u64> = None;
         for _ in 0..PUT_LOG_ATTEMPTS {
+            let new_version = replacing.map_or(0, |old| old + 1);
             let put = self
                 .client
                 .put_item()
@@ -233,20 +234,16 @@ impl Store {
                     .condition_expression("attribute_not_exists(#log_key)"),
                 Some(old) => {
                     let mut next = item.clone();
-                    next.insert(VERSION.into(), AttributeValue::N((old + 1).to_string()));
-                    // An absent version is 0.
-                    let same_version = if old == 0 {
-                        "attribute_exists(#log_key) AND (attribute_not_exists(#version) OR #version = :old)"
-                    } else {
-                        "attribute_exists(#log_key) AND #version = :old"
-                    };
+                    next.insert(VERSION.into(), AttributeValue::N(new_version.to_string()));
+                    // The update's own version condition: the log still at `old` (absent is 0).
+                    let mut expr = UpdateExpression::default();
+                    let same_version = version_condition(&mut expr, &[old]);
                     put.set_item(Some(next))
-                        .condition_expression(same_version)
+                        .condition_expression(format!("attribute_exists(#log_key){same_version}"))
                         .expression_attribute_names("#version", VERSION)
-                        .expression_attribute_values(":old", AttributeValue::N(old.to_string()))
+                        .set_expression_attribute_values(Some(expr.values))
                 }
             };
-            let new_version = replacing.map_or(0, |old| old + 1);
             match put.send().await {
                 Ok(_) => return Ok(new_version),
                 Err(e) => match e.as_service_error() {

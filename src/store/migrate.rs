@@ -15,7 +15,8 @@ use tokio::task::JoinSet;
 use super::{classify, Store};
 use crate::error::StoreError;
 use crate::model::{
-    log_key, organization_id_problem, Item, LOG_KEY, ORGANIZATION_ID, REFERENCE_ID, VERSION,
+    log_key, organization_id_problem, version_of, Item, LOG_KEY, ORGANIZATION_ID, REFERENCE_ID,
+    VERSION,
 };
 
 /// Writes in flight per segment.
@@ -130,11 +131,7 @@ impl Store {
         if let Some(problem) = organization_id_problem(&organization_id) {
             return LogCopy::Failed(format!("{reference_id:?}: {problem}"));
         }
-        let version = item
-            .get(VERSION)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or(0);
+        let version = version_of(&item);
         item.insert(
             LOG_KEY.into(),
             AttributeValue::S(log_key(&organization_id, &reference_id)),
