@@ -142,6 +142,8 @@ impl Report {
                 "memory_early_sample": config.early(),
                 "floor_calls_per_round": config.floor,
                 "noop_invocations_per_round": config.noop,
+                "bare_sdk_calls_per_round": config.floor,
+                "bare_sdk_warm_up_calls_per_round": config.bare_warmup,
                 "counted_invocations": config.counted,
                 "seeded_logs_per_size": LOGS,
                 "event": "API Gateway HTTP API (payload v2), PATCH /logs?reference_id=…, {\"output\": \"4\", \"duration\": 0.42}",
@@ -350,10 +352,12 @@ fn size_section(config: Config, f: &SizeFigures) -> Section {
         row(
             "fn first invocation's DynamoDB time / (raw GetItem p50 + raw UpdateItem p50)",
             format!(
-                "{:.2} ({} / {})",
+                "{:.2} ({} / {}); DynamoDB's share: first invocation {:.0} %, warm {:.0} %",
                 ratio(c.breakdown.first.dynamodb(), f.first_dynamodb_floor()),
                 ms(c.breakdown.first.dynamodb()),
-                ms(f.first_dynamodb_floor())
+                ms(f.first_dynamodb_floor()),
+                100.0 * ratio(c.breakdown.first.dynamodb(), c.breakdown.first.total),
+                100.0 * ratio(c.breakdown.warm_dynamodb, c.breakdown.warm_total)
             ),
         ),
         goal_row(
