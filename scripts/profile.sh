@@ -20,8 +20,9 @@ out="$ROOT/target/profile/$logs"
 ensure_dynamodb_local
 ensure_venv bench # the benchmark's peer runs beside it; its figures are not used here
 
-log "building the function with symbols and the no-op function"
-cargo build --locked --profile profiling --bin update-log-by-ref --example noop-function
+log "building the function with symbols, the no-op function and the bare SDK client"
+cargo build --locked --profile profiling --bin update-log-by-ref --example noop-function \
+  --example bare-update
 bin="${PROFILE_BIN:-$ROOT/target/profiling/update-log-by-ref}"
 [ -x "$bin" ] || { echo "PROFILE_BIN=$bin is not an executable" >&2; exit 1; }
 bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
@@ -46,6 +47,7 @@ log "cargo bench --bench lambda, the function under callgrind, the $logs log"
 # counted start). The benchmark's own figures are meaningless under valgrind: they go to $out.
 BENCH_FUNCTION_BIN="$out/function.sh" \
   BENCH_NOOP_BIN="$ROOT/target/profiling/examples/noop-function" \
+  BENCH_BARE_BIN="$ROOT/target/profiling/examples/bare-update" \
   BENCH_PYTHON="$VENV/bench/bin/python" \
   BENCH_OUT="$out" BENCH_LOGS="$logs" BENCH_RUNS=1 BENCH_WARM=400 BENCH_LONG=401 \
   cargo bench --locked --bench lambda >"$out/bench.log" 2>&1 ||

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::measurement::{Counted, Size, Start};
 use crate::process::Memory;
-use crate::stats::{ms_f, Dist};
+use crate::stats::{median, ms_f, Dist};
 
 /// The figures of one side with one size of log, over all its starts.
 pub struct Side {
@@ -30,6 +30,8 @@ pub struct Side {
     pub cpu_sys: Duration,
     pub cpu_schedstat: Duration,
     pub threads: usize,
+    /// VmHWM at the end of each start.
+    pub peaks_kib: Vec<u64>,
     /// The highest VmHWM at the end of a start, and after how many invocations.
     pub peak_kib: u64,
     pub peak_after: usize,
@@ -52,11 +54,7 @@ impl Side {
             .map(|s| Duration::from_nanos(s.init_cpu.run_ns))
             .collect();
         let sum = |f: fn(&Start) -> u64| starts.iter().map(f).sum::<u64>();
-        let median = |f: fn(&Start) -> u64| {
-            let mut v: Vec<u64> = starts.iter().map(f).collect();
-            v.sort_unstable();
-            v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or(0)
-        };
+        let median = |f: fn(&Start) -> u64| median(starts.iter().map(f).collect());
         let peak = starts.iter().max_by_key(|s| s.end.hwm_kib);
         let long_start = starts.iter().find(|s| s.early.is_some());
         Self {
@@ -75,6 +73,7 @@ impl Side {
             cpu_sys: tick(sum(|s| s.warm_cpu.system_ticks)) / n,
             cpu_schedstat: Duration::from_nanos(sum(|s| s.warm_cpu.run_ns)) / n,
             threads: starts.iter().map(|s| s.warm_cpu.threads).max().unwrap_or(0),
+            peaks_kib: starts.iter().map(|s| s.end.hwm_kib).collect(),
             peak_kib: peak.map_or(0, |s| s.end.hwm_kib),
             peak_after: peak.map_or(0, |s| {
                 if s.early.is_some() {
@@ -116,6 +115,7 @@ impl Side {
             "cpu_us_per_warm_invocation_schedstat": us_f(self.cpu_schedstat),
             "threads": self.threads,
             "peak_rss_kib": self.peak_kib,
+            "peak_rss_kib_per_start": self.peaks_kib,
             "peak_rss_after_invocations": self.peak_after,
             "memory_kib": {
                 "early": self.early.map(|e| json!({"vm_hwm": e.hwm_kib, "vm_rss": e.rss_kib})),
@@ -131,7 +131,7 @@ fn us_f(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e7).round() / 10.0
 }
 
-/// Everything about one size of log.
+/// Everything about one size of log. Every CPU figure here is schedstat's.
 pub struct SizeFigures<'a> {
     pub size: &'a Size,
     pub function: Side,
@@ -140,10 +140,19 @@ pub struct SizeFigures<'a> {
     pub get: Dist,
     pub noop: Dist,
     pub noop_cpu: Duration,
+    pub noop_init: Dist,
+    /// The bare SDK client's `UpdateItem` (`examples/bare-update.rs`): latency, CPU per call.
+    pub bare: Dist,
+    pub bare_cpu: Duration,
+    pub bare_threads: usize,
     /// Raw `UpdateItem` p50 + no-op round trip p50: a warm invocation's floor.
     pub warm_floor: Duration,
     /// Raw `GetItem` p50 + raw `UpdateItem` p50 + no-op round trip p50: a first invocation's.
     pub first_floor: Duration,
+    /// No-op CPU per invocation + the bare SDK's per call: a warm invocation's CPU floor.
+    pub cpu_floor: Duration,
+    /// No-op init p50 + raw `GetItem` p50: the function's init warms up with one round trip.
+    pub init_floor: Duration,
 }
 
 impl<'a> SizeFigures<'a> {
@@ -153,16 +162,27 @@ impl<'a> SizeFigures<'a> {
             Dist::of(&size.floor_get),
             Dist::of(&size.noop),
         );
-        let noop_ticks = size.noop_cpu.ticks as f64 / ticks_per_second as f64;
+        let noop_init = Dist::of(&size.noop_inits);
+        let noop_cpu = Duration::from_nanos(size.noop_cpu.run_ns) / size.noop.len().max(1) as u32;
+        let bare_latencies: Vec<Duration> =
+            size.bare.iter().flat_map(|b| b.latencies.clone()).collect();
+        let bare_cpu = size.bare.iter().map(|b| b.on_cpu).sum::<Duration>()
+            / bare_latencies.len().max(1) as u32;
         Self {
             function: Side::of(&size.function, ticks_per_second, long),
             peer: Side::of(&size.peer, ticks_per_second, long),
             update,
             get,
             noop,
-            noop_cpu: Duration::from_secs_f64(noop_ticks / size.noop.len().max(1) as f64),
+            noop_cpu,
+            noop_init,
+            bare: Dist::of(&bare_latencies),
+            bare_cpu,
+            bare_threads: size.bare.iter().map(|b| b.threads).max().unwrap_or(0),
             warm_floor: update.p50 + noop.p50,
             first_floor: get.p50 + update.p50 + noop.p50,
+            cpu_floor: noop_cpu + bare_cpu,
+            init_floor: noop_init.p50 + get.p50,
             size,
         }
     }
@@ -179,8 +199,28 @@ impl<'a> SizeFigures<'a> {
         ratio(side.first.p50, self.first_floor)
     }
 
+    /// Both sides' CPU as schedstat counts it.
     pub fn cpu_ratio(&self) -> f64 {
-        ratio(self.function.cpu, self.peer.cpu)
+        ratio(self.function.cpu_schedstat, self.peer.cpu_schedstat)
+    }
+
+    pub fn cpu_floor_ratio(&self) -> f64 {
+        ratio(self.function.cpu_schedstat, self.cpu_floor)
+    }
+
+    pub fn init_ratio(&self) -> f64 {
+        ratio(self.function.init.p50, self.init_floor)
+    }
+
+    /// The first invocation's own time over the warm invocations' (median), through the proxy.
+    pub fn first_own_ratio(&self) -> f64 {
+        let b = &self.size.counted.breakdown;
+        ratio(b.first.own(), b.warm_own)
+    }
+
+    /// The raw floors of the first invocation's DynamoDB requests: `GetItem` + `UpdateItem`.
+    pub fn first_dynamodb_floor(&self) -> Duration {
+        self.get.p50 + self.update.p50
     }
 
     pub fn requests_per_warm(&self) -> f64 {
@@ -198,13 +238,27 @@ impl<'a> SizeFigures<'a> {
             "floor_update_item": self.update.json(),
             "floor_get_item": self.get.json(),
             "floor_emulator_round_trip": self.noop.json(),
+            "floor_sdk_update_item": self.bare.json(),
+            "noop_init": self.noop_init.json(),
             "cpu_us_per_noop_invocation": us_f(self.noop_cpu),
+            "cpu_us_per_sdk_update_item": us_f(self.bare_cpu),
+            "sdk_update_item_threads": self.bare_threads,
+            "cpu_floor_us": us_f(self.cpu_floor),
+            "init_floor_ms": ms_f(self.init_floor),
+            "first_invocation_breakdown": self.size.counted.breakdown.json(),
             "ratios": {
                 "warm_p50_over_floor": round3(self.warm_ratio(&self.function)),
                 "peer_warm_p50_over_floor": round3(self.warm_ratio(&self.peer)),
                 "first_over_first_floor": round3(self.first_ratio(&self.function)),
                 "peer_first_over_first_floor": round3(self.first_ratio(&self.peer)),
                 "cpu_over_peer": round3(self.cpu_ratio()),
+                "cpu_over_cpu_floor": round3(self.cpu_floor_ratio()),
+                "init_over_init_floor": round3(self.init_ratio()),
+                "first_own_over_warm_own": round3(self.first_own_ratio()),
+                "first_dynamodb_over_raw_floors": round3(ratio(
+                    self.size.counted.breakdown.first.dynamodb(),
+                    self.first_dynamodb_floor(),
+                )),
                 "warm_p50_over_peer": round3(ratio(self.function.warm.p50, self.peer.warm.p50)),
             },
             "dynamodb_requests": {

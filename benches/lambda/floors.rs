@@ -1,7 +1,10 @@
 //! The floors the function is measured against: raw keep-alive `UpdateItem`s and `GetItem`s
-//! straight to DynamoDB Local, and the emulator's round trip with a do-nothing function.
+//! straight to DynamoDB Local, the emulator's round trip with a do-nothing function (and that
+//! function's init), and the function's `UpdateItem` made by the bare SDK client
+//! (`examples/bare-update.rs`), whose CPU is the part of a warm invocation's that the SDK needs.
 
 use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -12,10 +15,11 @@ use tokio::net::TcpStream;
 
 use crate::process::{settle, Cpu, Process};
 use crate::runtime_api::RuntimeApi;
-use crate::workloads::{expect_ok, lambda_env, Fixture};
+use crate::workloads::{expect_ok, lambda_env, Fixture, ORGANIZATION};
 use crate::{because, Fallible};
 
-/// The do-nothing function, kept running across rounds under its own emulator.
+/// The do-nothing function under its own emulator, started afresh in every round: its init is
+/// the floor under the function's.
 pub struct Noop {
     pub api: RuntimeApi,
     pub process: Process,
@@ -23,11 +27,15 @@ pub struct Noop {
 }
 
 impl Noop {
-    pub async fn start(bin: &Path) -> Fallible<Self> {
+    /// Starts it and makes its first invocation, untimed (the function's warm figures leave out
+    /// its first invocation too).
+    pub async fn start(bin: &Path, fixture: &Fixture) -> Fallible<Self> {
         let api = RuntimeApi::start().await?;
         let process = Process::spawn(bin, &[], &lambda_env(&api.address, "noop-function"))?;
         let init = api.first_poll().await? - process.spawned;
-        Ok(Self { api, process, init })
+        let mut noop = Self { api, process, init };
+        noop.invocations(fixture, 1).await?;
+        Ok(noop)
     }
 
     /// `n` invocations with the function's own events: latencies, CPU.
@@ -42,7 +50,7 @@ impl Noop {
         for i in 0..n {
             let answer = self.api.invoke(fixture.event(i)).await?;
             expect_ok(&answer, &self.process)?;
-            latencies.push(answer.latency);
+            latencies.push(answer.latency());
         }
         settle().await;
         Ok((latencies, self.process.cpu()? - cpu_before))
@@ -156,4 +164,61 @@ impl Drop for RawDynamo {
     fn drop(&mut self) {
         self.connection.abort();
     }
+}
+
+/// One run of the bare SDK floor: its timed calls.
+pub struct BareRun {
+    pub latencies: Vec<Duration>,
+    /// On-CPU time of the timed calls (schedstat, as the benchmark reads the function's).
+    pub on_cpu: Duration,
+    pub threads: usize,
+}
+
+/// Runs `examples/bare-update.rs` on `fixture`'s logs: `warm_up` untimed calls, then `calls`
+/// timed ones.
+pub async fn bare_updates(
+    bin: &Path,
+    fixture: &Fixture,
+    endpoint: &str,
+    warm_up: usize,
+    calls: usize,
+) -> Fallible<BareRun> {
+    let output = tokio::process::Command::new(bin)
+        .args([warm_up.to_string(), calls.to_string(), ORGANIZATION.into()])
+        .args(fixture.references())
+        .env_clear()
+        .envs(fixture.dynamodb_env(endpoint))
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| format!("run {}: {e}", bin.display()))?;
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .ok()
+        .filter(|_| output.status.success())
+        .ok_or_else(|| {
+            format!(
+                "{} failed ({}): {}",
+                bin.display(),
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })?;
+    let field = |name: &str| report[name].as_u64().unwrap_or(0);
+    let latencies = report["latencies_ns"]
+        .as_array()
+        .map(|l| l.iter().filter_map(|ns| ns.as_u64()).collect::<Vec<_>>())
+        .unwrap_or_default();
+    if latencies.len() != calls {
+        return Err(format!(
+            "{}: {} calls timed, not {calls}",
+            bin.display(),
+            latencies.len()
+        ));
+    }
+    Ok(BareRun {
+        latencies: latencies.into_iter().map(Duration::from_nanos).collect(),
+        on_cpu: Duration::from_nanos(field("on_cpu_ns")),
+        threads: field("threads") as usize,
+    })
 }

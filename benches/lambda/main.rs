@@ -1,31 +1,46 @@
-//! The function as Lambda runs it, measured. Run `scripts/bench.sh`: it builds the release
-//! function, the do-nothing `examples/noop-function` and the arm64 deployment zip, then runs this
-//! (`cargo bench --bench lambda`). Not a test: every figure is printed beside its goal as PASS or
-//! MISS, and a miss never fails the run. Writes `bench/results.json` and `bench/results.md`.
+//! The function as Lambda runs it, measured against the limits of the stack it stands on, in the
+//! same run. Run `scripts/bench.sh`: it builds the release function, the do-nothing
+//! `examples/noop-function`, the bare SDK client `examples/bare-update` and the arm64 deployment
+//! zip, then runs this (`cargo bench --bench lambda`). Not a test: every figure is printed beside
+//! its goal as PASS or MISS, and a miss never fails the run. Writes `bench/results.json`,
+//! `bench/results.md` and `bench/latency.svg`.
 //!
 //! What runs, all on loopback:
 //! - DynamoDB Local (the tests' support: a free port, stopped when this process ends), with
-//!   fresh tables, one API key and `LOGS` seeded logs (the shape of `events/seed-log.json`);
-//! - a Lambda Runtime API emulator (`tests/it/runtime_api.rs`). Latency is measured inside it: from handing out an
-//!   event (the answer to `GET /runtime/invocation/next`) to receiving the function's response;
+//!   fresh tables, one API key and `LOGS` seeded logs of each size;
+//! - a Lambda Runtime API emulator (`tests/it/runtime_api.rs`). Latency is measured inside it:
+//!   from handing out an event (the answer to `GET /runtime/invocation/next`) to receiving the
+//!   function's response;
 //! - the release `update-log-by-ref` binary, started fresh `runs` times with Lambda's
-//!   environment, text logs at INFO, stdout and stderr drained, each time killed and reaped;
+//!   environment, text logs at INFO, stdout and stderr drained, each time killed and reaped; and
+//!   the Python peer (boto3 under `awslambdaric`) the same way;
 //! - the floors, interleaved with those starts so all see the same machine and the same warm
-//!   JVM: a raw keep-alive `UpdateItem` straight to DynamoDB Local, and the emulator's round
-//!   trip with the no-op function;
-//! - last, a separate start through the tests' proxy, which counts DynamoDB requests (kept out
-//!   of the latency phase so its own hop does not distort latency).
+//!   JVM: raw keep-alive `UpdateItem`s and `GetItem`s straight to DynamoDB Local; the no-op
+//!   function, started afresh each round (its init, its round trip, its CPU per invocation); and
+//!   `examples/bare-update`, the function's `UpdateItem` through the same SDK client settings in
+//!   a loop, which reads its own CPU per call;
+//! - last, a separate start through the tests' proxy (kept out of the latency phase so its own
+//!   hop does not distort latency), which counts DynamoDB requests and times each one, splitting
+//!   the first and the warm invocations into DynamoDB's time and the function's own.
 //!
-//! Environment: `BENCH_FUNCTION_BIN`, `BENCH_NOOP_BIN`, `BENCH_ZIP` (paths; `scripts/bench.sh`
-//! sets them), `BENCH_RUNS`, `BENCH_WARM`, `BENCH_LONG` and `BENCH_LOGS` to shrink the run for a
-//! quick look, and `BENCH_OUT` to write the results elsewhere than `bench/`.
+//! Every CPU ratio is schedstat's on-CPU time on both sides (`schedstat.rs`). The goals are
+//! ratios to those floors: warm latency to `UpdateItem` + the no-op round trip, CPU to the no-op
+//! invocation + the bare SDK call (and to the peer's), init to the no-op init + one `GetItem`,
+//! the first invocation to its floor and, through the proxy, its own time to a warm one's.
 //!
-//! Modules: `workloads` (what is asked), `process` (starting and watching a function), `floors`,
-//! `measurement`, `stats`, `machine`, `report`.
+//! Environment: `BENCH_FUNCTION_BIN`, `BENCH_NOOP_BIN`, `BENCH_BARE_BIN`, `BENCH_ZIP` (paths;
+//! `scripts/bench.sh` sets them), `BENCH_RUNS`, `BENCH_WARM`, `BENCH_LONG` and `BENCH_LOGS` to
+//! shrink the run for a quick look, and `BENCH_OUT` to write the results elsewhere than `bench/`.
+//!
+//! Modules: `workloads` (what is asked), `update_item` (the function's `UpdateItem`, shared with
+//! `examples/bare-update`), `process` and `schedstat` (starting and watching a process), `floors`,
+//! `measurement`, `breakdown` (a proxied invocation's time), `stats`, `figures`, `machine`,
+//! `report`, `chart`.
 
 // The every-field log is one large json! literal.
 #![recursion_limit = "256"]
 
+mod breakdown;
 mod chart;
 mod figures;
 mod floors;
@@ -39,12 +54,14 @@ mod proxy;
 mod report;
 #[path = "../../tests/it/runtime_api.rs"]
 mod runtime_api;
+mod schedstat;
 mod stats;
 #[path = "../../tests/it/support.rs"]
 // Only DynamoDB Local, fresh tables, keys, logs and the event builder are used here; the call
 // counter, log capture and in-process sends serve the tests.
 #[allow(dead_code)]
 mod support;
+mod update_item;
 mod workloads;
 
 use std::fmt::Display;
@@ -89,6 +106,8 @@ struct Config {
     counted: usize,
     /// Untimed warm-up before the rounds: function invocations, raw `UpdateItem`s.
     warmup: usize,
+    /// Untimed calls of the bare SDK client before its timed ones (`floor` of them), each round.
+    bare_warmup: usize,
     /// Timed warm invocations per start of the Python peer (a few times slower).
     peer_warm: usize,
 }
@@ -116,6 +135,7 @@ impl Config {
             noop: (warm / 2).max(100),
             counted: (warm / 2).max(100),
             warmup: (warm / 2).max(100),
+            bare_warmup: 100,
             peer_warm: (warm / 4).max(50),
         })
     }
@@ -164,8 +184,9 @@ fn run() -> Fallible<()> {
     let config = Config::from_env()?;
     let function_bin = path_from_env("BENCH_FUNCTION_BIN", "target/release/update-log-by-ref");
     let noop_bin = path_from_env("BENCH_NOOP_BIN", "target/release/examples/noop-function");
+    let bare_bin = path_from_env("BENCH_BARE_BIN", "target/release/examples/bare-update");
     let zip = path_from_env("BENCH_ZIP", "target/lambda/update-log-by-ref/bootstrap.zip");
-    for bin in [&function_bin, &noop_bin] {
+    for bin in [&function_bin, &noop_bin, &bare_bin] {
         if !bin.is_file() {
             return Err(format!(
                 "{} is missing: run scripts/bench.sh, which builds it",
@@ -194,6 +215,7 @@ fn run() -> Fallible<()> {
         },
         peer: peer_launch(python)?,
         noop: noop_bin,
+        bare: bare_bin,
     };
     let measured = rt.block_on(measure(config, &launches, &endpoint))?;
     let sizes = Sizes {

@@ -1,12 +1,13 @@
 //! The measurement: for each size of log, fresh starts of the function and of the Python peer
 //! interleaved with the floors, and a separate start through the proxy that counts DynamoDB
-//! requests.
+//! requests and times them.
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::floors::{Noop, RawDynamo};
+use crate::breakdown::{Breakdown, Invocation};
+use crate::floors::{bare_updates, BareRun, Noop, RawDynamo};
 use crate::process::{settle, Cpu, Memory, Process};
 use crate::proxy::FaultProxy;
 use crate::runtime_api::RuntimeApi;
@@ -32,11 +33,12 @@ impl Launch {
     }
 }
 
-/// What runs: the function, its peer, the do-nothing function.
+/// What runs: the function, its peer, the do-nothing function, the bare SDK client.
 pub struct Launches {
     pub function: Launch,
     pub peer: Launch,
     pub noop: PathBuf,
+    pub bare: PathBuf,
 }
 
 pub struct Start {
@@ -73,7 +75,7 @@ async fn start(
 
     let answer = api.invoke(fixture.event(0)).await?;
     expect_ok(&answer, &process)?;
-    let first = answer.latency;
+    let first = answer.latency();
     settle().await;
 
     let cpu_before = process.cpu()?;
@@ -84,7 +86,7 @@ async fn start(
     for i in 1..=warm {
         let answer = api.invoke(fixture.event(i)).await?;
         expect_ok(&answer, &process)?;
-        latencies.push(answer.latency);
+        latencies.push(answer.latency());
         if i + 1 == early {
             memory_early = Some(process.memory()?);
         }
@@ -116,12 +118,13 @@ async fn start(
     })
 }
 
-/// DynamoDB requests of one start, counted by the proxy.
+/// DynamoDB requests of one start, counted by the proxy, and where its invocations' time went.
 pub struct Counted {
     pub init: usize,
     pub first: usize,
     pub warm: usize,
     pub invocations: usize,
+    pub breakdown: Breakdown,
 }
 
 async fn count_requests(
@@ -138,22 +141,33 @@ async fn count_requests(
     // Anything init left running in the background gets time to reach DynamoDB.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let at_first = proxy.requests();
-    let answer = api.invoke(fixture.event(0)).await?;
-    expect_ok(&answer, &process)?;
+    let first = api.invoke(fixture.event(0)).await?;
+    expect_ok(&first, &process)?;
     settle().await;
     let after_first = proxy.requests();
+    let mut warm = Vec::with_capacity(n);
     for i in 1..=n {
         let answer = api.invoke(fixture.event(i)).await?;
         expect_ok(&answer, &process)?;
+        warm.push((answer.handed_out, answer.received));
     }
     settle().await;
     let after_warm = proxy.requests();
     drop(process);
+    let exchanges = proxy.exchanges();
+    let warm: Vec<Invocation> = warm
+        .into_iter()
+        .map(|(handed_out, received)| Invocation::of(handed_out, received, &exchanges))
+        .collect();
     Ok(Counted {
         init: at_first - at_spawn,
         first: after_first - at_first,
         warm: after_warm - after_first,
         invocations: n,
+        breakdown: Breakdown::of(
+            Invocation::of(first.handed_out, first.received, &exchanges),
+            &warm,
+        ),
     })
 }
 
@@ -166,12 +180,14 @@ pub struct Size {
     pub floor_get: Vec<Duration>,
     pub noop: Vec<Duration>,
     pub noop_cpu: Cpu,
+    /// The no-op function's init, one per round.
+    pub noop_inits: Vec<Duration>,
+    pub bare: Vec<BareRun>,
     pub counted: Counted,
 }
 
 pub struct Measured {
     pub sizes: Vec<Size>,
-    pub noop_init: Duration,
     pub ticks_per_second: u64,
 }
 
@@ -185,7 +201,6 @@ pub async fn measure(config: Config, launches: &Launches, endpoint: &str) -> Fal
     raw.warm_up(&warm_up_requests(env.store.tables()), 100)
         .await?;
     let key = env.api_key(ORGANIZATION).await;
-    let mut noop = Noop::start(&launches.noop).await?;
     let mut sizes = Vec::with_capacity(workloads.len());
     for workload in workloads {
         eprintln!("bench: {}: seeding {LOGS} logs", workload.label());
@@ -196,11 +211,10 @@ pub async fn measure(config: Config, launches: &Launches, endpoint: &str) -> Fal
             endpoint,
             fixture: &fixture,
         };
-        sizes.push(rounds.run(workload, &mut raw, &mut noop).await?);
+        sizes.push(rounds.run(workload, &mut raw).await?);
     }
     Ok(Measured {
         sizes,
-        noop_init: noop.init,
         ticks_per_second: clock_ticks(),
     })
 }
@@ -224,29 +238,38 @@ impl Rounds<'_> {
         start(launch, self.fixture, self.endpoint, warm, total, early).await
     }
 
-    async fn run(
-        &self,
-        workload: Workload,
-        raw: &mut RawDynamo,
-        noop: &mut Noop,
-    ) -> Fallible<Size> {
+    async fn bare(&self, warm_up: usize, calls: usize) -> Fallible<BareRun> {
+        let bin = &self.launches.bare;
+        bare_updates(bin, self.fixture, self.endpoint, warm_up, calls).await
+    }
+
+    async fn run(&self, workload: Workload, raw: &mut RawDynamo) -> Fallible<Size> {
         let (config, launches, fixture) = (self.config, self.launches, self.fixture);
         eprintln!("bench: warm-up (discarded): DynamoDB Local's JIT, the page cache");
         raw.updates(fixture, config.warmup).await?;
         raw.gets(fixture, config.warmup).await?;
         self.start(&launches.function, config.warmup, 0, 0).await?;
         self.start(&launches.peer, config.peer_warm, 0, 0).await?;
-        noop.invocations(fixture, config.warmup).await?;
+        Noop::start(&launches.noop, fixture)
+            .await?
+            .invocations(fixture, config.warmup)
+            .await?;
+        self.bare(config.bare_warmup, config.floor).await?;
 
         let (mut function, mut peer) = (vec![], vec![]);
         let (mut floor_update, mut floor_get) = (vec![], vec![]);
-        let (mut noop_latencies, mut noop_cpu) = (vec![], Cpu::default());
+        let (mut noop_latencies, mut noop_cpu, mut noop_inits) = (vec![], Cpu::default(), vec![]);
+        let mut bare = vec![];
         for run in 0..config.runs {
             floor_update.extend(raw.updates(fixture, config.floor).await?);
             floor_get.extend(raw.gets(fixture, config.floor).await?);
+            let mut noop = Noop::start(&launches.noop, fixture).await?;
+            noop_inits.push(noop.init);
             let (latencies, cpu) = noop.invocations(fixture, config.noop).await?;
+            drop(noop);
             noop_latencies.extend(latencies);
             noop_cpu += cpu;
+            bare.push(self.bare(config.bare_warmup, config.floor).await?);
             let last = run + 1 == config.runs;
             let (total, early) = if last {
                 (config.long, config.early())
@@ -282,6 +305,8 @@ impl Rounds<'_> {
             floor_get,
             noop: noop_latencies,
             noop_cpu,
+            noop_inits,
+            bare,
             counted,
         })
     }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::{because, Fallible};
+use crate::{because, schedstat, Fallible};
 
 #[derive(Default)]
 pub struct Output {
@@ -95,20 +95,8 @@ impl Process {
     pub fn cpu(&self) -> Fallible<Cpu> {
         let pid = self.child.id();
         let (user, system, faults) = self.cpu_ticks()?;
-        let (mut run_ns, mut threads) = (0, 0);
-        let tasks =
-            std::fs::read_dir(format!("/proc/{pid}/task")).map_err(because("/proc/<pid>/task"))?;
-        for task in tasks.filter_map(Result::ok) {
-            // A thread that ended meanwhile has no schedstat any more.
-            if let Ok(schedstat) = std::fs::read_to_string(task.path().join("schedstat")) {
-                threads += 1;
-                run_ns += schedstat
-                    .split_whitespace()
-                    .next()
-                    .and_then(|ns| ns.parse::<u64>().ok())
-                    .unwrap_or(0);
-            }
-        }
+        let (run_ns, threads) =
+            schedstat::on_cpu(&pid.to_string()).map_err(because("/proc/<pid>/task"))?;
         Ok(Cpu {
             ticks: user + system,
             system_ticks: system,

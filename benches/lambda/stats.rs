@@ -70,3 +70,12 @@ pub fn list(ds: &[Duration]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// The lower median (the 50th percentile by nearest rank, as `Dist`), or the default of none.
+pub fn median<T: Ord + Copy + Default>(mut values: Vec<T>) -> T {
+    values.sort_unstable();
+    values
+        .get(values.len().saturating_sub(1) / 2)
+        .copied()
+        .unwrap_or_default()
+}

@@ -3,7 +3,7 @@
 //! floors replay.
 
 use bytes::Bytes;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use update_log_by_ref::auth::key_hash;
 use update_log_by_ref::config::Tables;
 use update_log_by_ref::model::{self, LOG_KEY};
@@ -11,6 +11,7 @@ use update_log_by_ref::model::{self, LOG_KEY};
 use crate::process::Process;
 use crate::runtime_api::Answer;
 use crate::support::{Env, Event, Source};
+use crate::update_item::{self, CONDITION_EXPRESSION, NAMES, UPDATE_EXPRESSION};
 use crate::{because, Fallible};
 
 pub const ORGANIZATION: &str = "bench-org";
@@ -242,6 +243,11 @@ impl Fixture {
         update_item_body(&self.logs_table, reference, i)
     }
 
+    /// The seeded logs' reference ids.
+    pub fn references(&self) -> &[String] {
+        &self.references
+    }
+
     /// A function's environment on Lambda, with DynamoDB at `dynamodb`.
     pub fn function_env<'a>(
         &'a self,
@@ -250,7 +256,13 @@ impl Fixture {
         dynamodb: &'a str,
     ) -> Vec<(&'a str, &'a str)> {
         let mut env = lambda_env(api, name);
-        env.extend([
+        env.extend(self.dynamodb_env(dynamodb));
+        env
+    }
+
+    /// What the SDK and the function need to reach these tables at `dynamodb`.
+    pub fn dynamodb_env<'a>(&'a self, dynamodb: &'a str) -> [(&'a str, &'a str); 7] {
+        [
             ("AWS_REGION", "us-east-1"),
             ("AWS_DEFAULT_REGION", "us-east-1"),
             ("AWS_ACCESS_KEY_ID", "bench"),
@@ -258,8 +270,7 @@ impl Fixture {
             ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb),
             ("LOGS_TABLE_NAME", self.logs_table.as_str()),
             ("API_KEYS_TABLE_NAME", self.api_keys_table.as_str()),
-        ]);
-        env
+        ]
     }
 }
 
@@ -279,38 +290,25 @@ fn log_key(reference: &str) -> Value {
     json!({ LOG_KEY: {"S": model::log_key(ORGANIZATION, reference)} })
 }
 
-/// The `UpdateItem` the function sends for `PATCH`, as DynamoDB's JSON protocol carries it; its
-/// request token and digest as long as the function's.
+/// The `UpdateItem` the function sends for `PATCH` (`update_item.rs`), as DynamoDB's JSON
+/// protocol carries it; its request token and digest as long as the function's.
 fn update_item_body(table: &str, reference: &str, call: usize) -> Bytes {
+    let names: Map<String, Value> = NAMES
+        .iter()
+        .map(|(placeholder, name)| (placeholder.to_string(), json!(name)))
+        .collect();
+    let values: Map<String, Value> =
+        update_item::values(model::epoch_seconds_now(), format!("r{call:032x}"))
+            .into_iter()
+            .map(|(placeholder, (kind, text))| (placeholder.to_owned(), json!({ kind: text })))
+            .collect();
     let body = json!({
         "TableName": table,
         "Key": log_key(reference),
-        "UpdateExpression": "SET #updated_at = :updated_at, \
-            #version = if_not_exists(#version, :zero) + :one, #request_token = :request_token, \
-            #request_digest = :request_digest, #output = :output, #duration = :duration",
-        "ConditionExpression": "attribute_exists(#log_key) \
-            AND (attribute_not_exists(#expires_at) OR #expires_at > :now) \
-            AND (attribute_not_exists(#request_token) OR #request_token <> :request_token)",
-        "ExpressionAttributeNames": {
-            "#log_key": LOG_KEY,
-            "#version": "version",
-            "#expires_at": model::EXPIRES_AT,
-            "#updated_at": "updated_at",
-            "#request_token": "request_token",
-            "#request_digest": "request_digest",
-            "#output": "output",
-            "#duration": "duration"
-        },
-        "ExpressionAttributeValues": {
-            ":now": {"N": model::epoch_seconds_now().to_string()},
-            ":zero": {"N": "0"},
-            ":one": {"N": "1"},
-            ":updated_at": {"S": "2026-01-01T00:00:00.000000Z"},
-            ":request_token": {"S": format!("r{call:032x}")},
-            ":request_digest": {"S": format!("{:032x}", 0)},
-            ":output": {"S": "4"},
-            ":duration": {"N": "4.2e-1"}
-        },
+        "UpdateExpression": UPDATE_EXPRESSION,
+        "ConditionExpression": CONDITION_EXPRESSION,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
         "ReturnValues": "ALL_NEW",
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD"
     });

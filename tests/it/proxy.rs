@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -71,10 +72,33 @@ type Upstream = Client<HttpConnector, Full<Bytes>>;
 
 pub struct FaultProxy {
     pub url: String,
-    fault: Arc<Mutex<Fault>>,
-    requests: Arc<AtomicUsize>,
-    lost: Arc<AtomicUsize>,
-    watch: Arc<Watch>,
+    state: Arc<State>,
+}
+
+/// What every connection of the proxy shares: where it forwards, the fault in force, and what it
+/// saw.
+struct State {
+    client: Upstream,
+    upstream: String,
+    fault: Mutex<Fault>,
+    requests: AtomicUsize,
+    lost: AtomicUsize,
+    watch: Watch,
+    exchanges: Mutex<Vec<Exchange>>,
+}
+
+/// One forwarded request, timed: the benchmark splits an invocation into DynamoDB's time
+/// (`upstream`) and the caller's own (the rest), and the tests see which requests overlapped.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// The operation, from `X-Amz-Target` (`GetItem`, `UpdateItem`, …).
+    pub operation: String,
+    /// The request's head reached the proxy.
+    pub arrived: Instant,
+    /// The request went to DynamoDB Local, and its whole answer came back.
+    pub upstream: (Instant, Instant),
+    /// The answer went back to the caller.
+    pub returned: Instant,
 }
 
 /// Counts the forwarded requests whose body holds a given text (a key hash, a reference id).
@@ -107,45 +131,22 @@ impl FaultProxy {
             .await
             .expect("bind proxy");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let fault = Arc::new(Mutex::new(Fault::Pass));
-        let requests = Arc::new(AtomicUsize::new(0));
-        let lost = Arc::new(AtomicUsize::new(0));
-        let watch = Arc::new(Watch::default());
-        let client: Upstream = Client::builder(TokioExecutor::new()).build_http();
-        let upstream = upstream.to_owned();
-        let (f, r, l, w) = (fault.clone(), requests.clone(), lost.clone(), watch.clone());
+        let state = Arc::new(State {
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            upstream: upstream.to_owned(),
+            fault: Mutex::new(Fault::Pass),
+            requests: AtomicUsize::new(0),
+            lost: AtomicUsize::new(0),
+            watch: Watch::default(),
+            exchanges: Mutex::default(),
+        });
+        let shared = state.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (fault, requests, lost, watch, client, upstream) = (
-                    f.clone(),
-                    r.clone(),
-                    l.clone(),
-                    w.clone(),
-                    client.clone(),
-                    upstream.clone(),
-                );
+                let state = shared.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let (fault, requests, lost, watch, client, upstream) = (
-                            fault.clone(),
-                            requests.clone(),
-                            lost.clone(),
-                            watch.clone(),
-                            client.clone(),
-                            upstream.clone(),
-                        );
-                        async move {
-                            requests.fetch_add(1, Ordering::SeqCst);
-                            let is_update = req
-                                .headers()
-                                .get("x-amz-target")
-                                .is_some_and(|t| t == "DynamoDB_20120810.UpdateItem");
-                            let current = fault.lock().expect("fault").for_request(is_update);
-                            if current == Fault::LoseAnswer {
-                                lost.fetch_add(1, Ordering::SeqCst);
-                            }
-                            answer(current, req, client, upstream, &watch).await
-                        }
+                        state.clone().serve(req)
                     });
                     // A dropped connection is what Reset is for: its error is expected.
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -154,102 +155,128 @@ impl FaultProxy {
                 });
             }
         });
-        Self {
-            url,
-            fault,
-            requests,
-            lost,
-            watch,
-        }
+        Self { url, state }
     }
 
     pub fn set(&self, fault: Fault) {
-        *self.fault.lock().expect("fault") = fault;
+        *self.state.fault.lock().expect("fault") = fault;
     }
 
     /// Requests that reached the proxy so far.
     pub fn requests(&self) -> usize {
-        self.requests.load(Ordering::SeqCst)
+        self.state.requests.load(Ordering::SeqCst)
     }
 
     /// Answers dropped after their write was forwarded.
     pub fn lost_answers(&self) -> usize {
-        self.lost.load(Ordering::SeqCst)
+        self.state.lost.load(Ordering::SeqCst)
     }
 
     /// From now on, count the forwarded requests whose body holds `text` (from zero).
     pub fn watch(&self, text: &str) {
-        *self.watch.needle.lock().expect("watch") = Some(text.as_bytes().to_vec());
-        self.watch.hits.store(0, Ordering::SeqCst);
+        let watch = &self.state.watch;
+        *watch.needle.lock().expect("watch") = Some(text.as_bytes().to_vec());
+        watch.hits.store(0, Ordering::SeqCst);
     }
 
     /// Forwarded requests whose body held the watched text.
     pub fn watched(&self) -> usize {
-        self.watch.hits.load(Ordering::SeqCst)
+        self.state.watch.hits.load(Ordering::SeqCst)
+    }
+
+    /// Every request forwarded so far, in the order their answers went back.
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.state.exchanges.lock().expect("exchanges").clone()
     }
 }
 
-async fn answer(
-    fault: Fault,
-    req: Request<Incoming>,
-    client: Upstream,
-    upstream: String,
-    watch: &Watch,
-) -> Result<Response<Full<Bytes>>, ProxyError> {
-    match fault {
-        Fault::Pass => forward(req, &client, &upstream, watch).await,
-        Fault::LoseAnswer => {
-            forward(req, &client, &upstream, watch).await?;
-            Err(std::io::Error::other(
-                "injected: answer lost after the write",
-            ))
+impl State {
+    async fn serve(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> Result<Response<Full<Bytes>>, ProxyError> {
+        let arrived = Instant::now();
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        let is_update = req
+            .headers()
+            .get("x-amz-target")
+            .is_some_and(|t| t == "DynamoDB_20120810.UpdateItem");
+        let fault = self.fault.lock().expect("fault").for_request(is_update);
+        match fault {
+            Fault::Pass => self.forward(req, arrived).await,
+            Fault::LoseAnswer => {
+                self.lost.fetch_add(1, Ordering::SeqCst);
+                self.forward(req, arrived).await?;
+                Err(std::io::Error::other(
+                    "injected: answer lost after the write",
+                ))
+            }
+            Fault::LoseUpdateAnswers(_) | Fault::LoseEveryNthUpdateAnswer { .. } => {
+                unreachable!("for_request resolves these per request")
+            }
+            Fault::Stall => std::future::pending::<Result<_, ProxyError>>().await,
+            Fault::Reset => Err(std::io::Error::other("injected connection reset")),
+            Fault::Error(status, kind) => {
+                let body =
+                    format!(r#"{{"__type":"{kind}","message":"injected by the fault proxy"}}"#);
+                Ok(Response::builder()
+                    .status(status)
+                    .header("content-type", "application/x-amz-json-1.0")
+                    .header("x-amzn-requestid", "FAULTPROXY")
+                    .body(Full::new(Bytes::from(body)))
+                    .map_err(std::io::Error::other)?)
+            }
         }
-        Fault::LoseUpdateAnswers(_) | Fault::LoseEveryNthUpdateAnswer { .. } => {
-            unreachable!("for_request resolves these per request")
+    }
+
+    /// Forwards `req`, which reached the proxy at `arrived`, and records the exchange.
+    async fn forward(
+        &self,
+        req: Request<Incoming>,
+        arrived: Instant,
+    ) -> Result<Response<Full<Bytes>>, ProxyError> {
+        let (parts, body) = req.into_parts();
+        let body = whole(body).await?;
+        self.watch.see(&body);
+        let operation = parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|t| t.to_str().ok())
+            .map_or("", |t| t.trim_start_matches("DynamoDB_20120810."))
+            .to_owned();
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut out = Request::builder()
+            .method(parts.method)
+            .uri(format!("{}{path}", self.upstream));
+        for (name, value) in &parts.headers {
+            out = out.header(name, value);
         }
-        Fault::Stall => std::future::pending::<Result<_, ProxyError>>().await,
-        Fault::Reset => Err(std::io::Error::other("injected connection reset")),
-        Fault::Error(status, kind) => {
-            let body = format!(r#"{{"__type":"{kind}","message":"injected by the fault proxy"}}"#);
-            Ok(Response::builder()
-                .status(status)
-                .header("content-type", "application/x-amz-json-1.0")
-                .header("x-amzn-requestid", "FAULTPROXY")
-                .body(Full::new(Bytes::from(body)))
-                .map_err(std::io::Error::other)?)
-        }
+        let out = out.body(Full::new(body)).map_err(std::io::Error::other)?;
+        let sent = Instant::now();
+        let resp = self
+            .client
+            .request(out)
+            .await
+            .map_err(std::io::Error::other)?;
+        let (parts, body) = resp.into_parts();
+        let body = whole(body).await?;
+        let answered = Instant::now();
+        let mut resp = Response::from_parts(parts, Full::new(body));
+        resp.headers_mut().remove("transfer-encoding");
+        self.exchanges.lock().expect("exchanges").push(Exchange {
+            operation,
+            arrived,
+            upstream: (sent, answered),
+            returned: Instant::now(),
+        });
+        Ok(resp)
     }
 }
 
-async fn forward(
-    req: Request<Incoming>,
-    client: &Upstream,
-    upstream: &str,
-    watch: &Watch,
-) -> Result<Response<Full<Bytes>>, ProxyError> {
-    let (parts, body) = req.into_parts();
-    let body = body
+async fn whole(body: Incoming) -> Result<Bytes, ProxyError> {
+    Ok(body
         .collect()
         .await
         .map_err(std::io::Error::other)?
-        .to_bytes();
-    watch.see(&body);
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut out = Request::builder()
-        .method(parts.method)
-        .uri(format!("{upstream}{path}"));
-    for (name, value) in &parts.headers {
-        out = out.header(name, value);
-    }
-    let out = out.body(Full::new(body)).map_err(std::io::Error::other)?;
-    let resp = client.request(out).await.map_err(std::io::Error::other)?;
-    let (parts, body) = resp.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map_err(std::io::Error::other)?
-        .to_bytes();
-    let mut resp = Response::from_parts(parts, Full::new(body));
-    resp.headers_mut().remove("transfer-encoding");
-    Ok(resp)
+        .to_bytes())
 }

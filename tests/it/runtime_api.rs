@@ -29,8 +29,10 @@ struct Invocation {
 
 /// The function's answer to one event.
 pub struct Answer {
-    /// From handing out the event to having received the whole response.
-    pub latency: Duration,
+    /// When the event was handed out (the answer to `GET /next` built).
+    pub handed_out: Instant,
+    /// When the whole response had arrived.
+    pub received: Instant,
     /// Posted to `/error` rather than `/response`.
     pub error: bool,
     pub body: Bytes,
@@ -132,6 +134,13 @@ impl RuntimeApi {
     }
 }
 
+impl Answer {
+    /// From handing out the event to having received the whole response.
+    pub fn latency(&self) -> Duration {
+        self.received - self.handed_out
+    }
+}
+
 impl Drop for RuntimeApi {
     fn drop(&mut self) {
         // Open connections end too: their pending `next` sees the closed queue.
@@ -200,7 +209,8 @@ async fn serve(
         let waiting = shared.pending.lock().expect("pending").remove(id);
         if let Some((handed_out, done)) = waiting {
             let _ = done.send(Answer {
-                latency: received - handed_out,
+                handed_out,
+                received,
                 error: kind != "response",
                 body,
             });
