@@ -153,6 +153,8 @@ pub struct SizeFigures<'a> {
     pub cpu_floor: Duration,
     /// No-op init p50 + raw `GetItem` p50: the function's init warms up with one round trip.
     pub init_floor: Duration,
+    /// The no-op function's highest peak RSS: the floor under the function's.
+    pub noop_peak_kib: u64,
 }
 
 impl<'a> SizeFigures<'a> {
@@ -183,6 +185,7 @@ impl<'a> SizeFigures<'a> {
             first_floor: get.p50 + update.p50 + noop.p50,
             cpu_floor: noop_cpu + bare_cpu,
             init_floor: noop_init.p50 + get.p50,
+            noop_peak_kib: size.noop_peaks_kib.iter().copied().max().unwrap_or(0),
             size,
         }
     }
@@ -245,6 +248,7 @@ impl<'a> SizeFigures<'a> {
             "sdk_update_item_threads": self.bare_threads,
             "cpu_floor_us": us_f(self.cpu_floor),
             "init_floor_ms": ms_f(self.init_floor),
+            "noop_peak_rss_kib": self.noop_peak_kib,
             "first_invocation_breakdown": self.size.counted.breakdown.json(),
             "ratios": {
                 "warm_p50_over_floor": round3(self.warm_ratio(&self.function)),

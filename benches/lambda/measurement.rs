@@ -182,6 +182,9 @@ pub struct Size {
     pub noop_cpu: Cpu,
     /// The no-op function's init, one per round.
     pub noop_inits: Vec<Duration>,
+    /// The no-op function's peak RSS after its invocations, one per round: what the runtime, the
+    /// C library and the loader hold before any of the function's own code runs.
+    pub noop_peaks_kib: Vec<u64>,
     pub bare: Vec<BareRun>,
     pub counted: Counted,
 }
@@ -259,6 +262,7 @@ impl Rounds<'_> {
         let (mut function, mut peer) = (vec![], vec![]);
         let (mut floor_update, mut floor_get) = (vec![], vec![]);
         let (mut noop_latencies, mut noop_cpu, mut noop_inits) = (vec![], Cpu::default(), vec![]);
+        let mut noop_peaks_kib = vec![];
         let mut bare = vec![];
         for run in 0..config.runs {
             floor_update.extend(raw.updates(fixture, config.floor).await?);
@@ -266,6 +270,7 @@ impl Rounds<'_> {
             let mut noop = Noop::start(&launches.noop, fixture).await?;
             noop_inits.push(noop.init);
             let (latencies, cpu) = noop.invocations(fixture, config.noop).await?;
+            noop_peaks_kib.push(noop.process.memory()?.hwm_kib);
             drop(noop);
             noop_latencies.extend(latencies);
             noop_cpu += cpu;
@@ -306,6 +311,7 @@ impl Rounds<'_> {
             noop: noop_latencies,
             noop_cpu,
             noop_inits,
+            noop_peaks_kib,
             bare,
             counted,
         })

@@ -405,7 +405,7 @@ fn size_section(config: Config, f: &SizeFigures) -> Section {
             judge_memory,
             "peak RSS (VmHWM, the highest start)",
             format!(
-                "fn {} after {} [{} MiB] · peer {} after {} · fn/peer {:.2}",
+                "fn {} after {} [{} MiB] · no-op floor {} · peer {} after {} · fn/peer {:.2}",
                 mib(func.peak_kib),
                 func.peak_after,
                 func.peaks_kib
@@ -413,6 +413,7 @@ fn size_section(config: Config, f: &SizeFigures) -> Section {
                     .map(|k| format!("{:.2}", *k as f64 * 1024.0 / MIB))
                     .collect::<Vec<_>>()
                     .join(", "),
+                mib(f.noop_peak_kib),
                 mib(peer.peak_kib),
                 peer.peak_after,
                 func.peak_kib as f64 / peer.peak_kib.max(1) as f64
