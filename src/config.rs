@@ -2,13 +2,20 @@
 
 use std::time::Duration;
 
+use aws_config::environment::{
+    EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
+};
+use aws_config::meta::region::ProvideRegion;
 use aws_config::retry::RetryConfig;
 use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_sdk_dynamodb::config::SharedHttpClient;
+use aws_runtime::env_config::EnvConfigValue;
+use aws_sdk_dynamodb::config::{SharedCredentialsProvider, SharedHttpClient};
 use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+use aws_types::os_shim_internal::Env;
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 
 /// Table names, from `LOGS_TABLE_NAME` and `API_KEYS_TABLE_NAME`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,17 +61,34 @@ pub fn retry_config() -> RetryConfig {
         .with_max_backoff(Duration::from_millis(250))
 }
 
-/// The function's DynamoDB client settings from the SDK's standard chain (`AWS_REGION`,
-/// credentials, `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL`), with explicit timeouts and
-/// bounded retries. `main` adds the metrics interceptor and builds the client.
+/// The function's DynamoDB client settings, from what Lambda gives every function: the region
+/// (`AWS_REGION`), the execution role's credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+/// `AWS_SESSION_TOKEN`) and the SDK's standard endpoint variables (`AWS_ENDPOINT_URL_DYNAMODB` /
+/// `AWS_ENDPOINT_URL`), with explicit timeouts and bounded retries. The rest of the SDK's default
+/// chain (profile files, SSO, web identity through STS, ECS, IMDS) is never used on Lambda, and
+/// leaving it out keeps it out of the function's binary (docs/performance.md). `main` adds the
+/// metrics interceptor and builds the client.
 pub async fn dynamodb_config() -> aws_sdk_dynamodb::config::Builder {
-    aws_sdk_dynamodb::config::Builder::from(&shared_config(timeout_config()).await)
+    let lambda = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(EnvironmentVariableRegionProvider::new().region().await)
+        .credentials_provider(SharedCredentialsProvider::new(
+            EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .service_config(EnvironmentEndpoints);
+    aws_sdk_dynamodb::config::Builder::from(&with_settings(lambda, timeout_config()))
 }
 
-/// The operator tool's client: same chain, but patient. Table creation can take seconds, and
-/// a retried `CreateTable` whose first attempt did succeed would misreport what happened.
+/// The operator tool's client: the SDK's whole default chain (an operator's profile, SSO, …), and
+/// patient. Table creation can take seconds, and a retried `CreateTable` whose first attempt did
+/// succeed would misreport what happened.
 pub async fn admin_client() -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(&shared_config(admin_timeout_config()).await)
+    // The chain's own providers (STS, ECS, IMDS) reach the network through this client too.
+    let chain = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client())
+        .load()
+        .await;
+    aws_sdk_dynamodb::Client::new(&with_settings(chain.into_builder(), admin_timeout_config()))
 }
 
 pub fn admin_timeout_config() -> TimeoutConfig {
@@ -75,16 +99,30 @@ pub fn admin_timeout_config() -> TimeoutConfig {
         .build()
 }
 
-async fn shared_config(timeouts: TimeoutConfig) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+fn with_settings(config: aws_types::sdk_config::Builder, timeouts: TimeoutConfig) -> SdkConfig {
+    config
         .http_client(http_client())
         .timeout_config(timeouts)
         .retry_config(retry_config())
         // The attempt and operation timeouts already bound every call; the stall detector's
         // wrapper around every response body only costs CPU (see docs/performance.md).
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
-        .load()
-        .await
+        .build()
+}
+
+/// The SDK's own lookup of an endpoint override (`AWS_ENDPOINT_URL_<SERVICE>`, then
+/// `AWS_ENDPOINT_URL`), from the environment alone: a function has no profile files.
+#[derive(Debug)]
+struct EnvironmentEndpoints;
+
+impl LoadServiceConfig for EnvironmentEndpoints {
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        EnvConfigValue::new()
+            .env(key.env())
+            .service_id(key.service_id())
+            .load(&Env::real(), None)
+            .map(|(value, _)| value.into_owned())
+    }
 }
 
 /// The roots of Amazon Trust Services (Amazon Root CA 1–4, Starfield Services Root CA G2), which

@@ -11,6 +11,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("error", 0),
     ("config", 0),
     ("dynamodb_errors", 0),
+    ("logging", 0),
     ("metrics", 1),
     ("model", 2),
     ("idempotency", 3),

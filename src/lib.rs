@@ -6,6 +6,7 @@ pub mod dynamodb_errors;
 pub mod edge;
 pub mod error;
 pub mod idempotency;
+pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod store;

@@ -3,13 +3,14 @@ use lambda_http::{service_fn, Error};
 use update_log_by_ref::config::{dynamodb_config, Tables};
 use update_log_by_ref::edge::event::{serve, RawEvent};
 use update_log_by_ref::edge::App;
+use update_log_by_ref::logging;
 use update_log_by_ref::metrics::{DynamoDbMetrics, Metrics};
 use update_log_by_ref::store::Store;
 
 // One invocation at a time per instance: a single-threaded runtime does the work with less CPU.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    logging::init();
     let metrics = Metrics::install()?;
     // The interceptor feeds the DynamoDbLatency and DynamoDbThrottled metrics.
     let config = dynamodb_config().await.interceptor(DynamoDbMetrics).build();

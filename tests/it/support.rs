@@ -441,7 +441,7 @@ pub fn encode(s: &str) -> String {
 pub async fn capture_logs<T>(fut: impl std::future::Future<Output = T>) -> (T, String) {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
-        let subscriber = lambda_http::tracing::subscriber::fmt()
+        let subscriber = tracing_subscriber::fmt()
             .with_writer(|| ThreadCapture)
             .with_ansi(false)
             .with_max_level(tracing::Level::INFO)
