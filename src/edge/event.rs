@@ -21,6 +21,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use super::response::Finished;
 use super::{answer, App};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -83,12 +84,13 @@ pub async fn serve(
     let respond = service_fn(|req: Request| {
         let request_id = req.lambda_context_ref().map(|c| c.request_id.clone());
         let refusal = refusal.take();
-        metrics.invocation(request_id, async move {
+        let handled = metrics.invocation(request_id, async move {
             match refusal {
                 Some(err) => Ok::<_, Infallible>(answer(Err(err))),
                 None => app.handle(req).await,
             }
-        })
+        });
+        async { handled.await.map(Finished) }
     });
     let Ok(response) = Adapter::from(respond)
         .call(LambdaEvent::new(request, context))

@@ -2,7 +2,10 @@
 
 use lambda_http::http::header::{ALLOW, CONTENT_TYPE, ETAG, RETRY_AFTER};
 use lambda_http::http::{HeaderName, HeaderValue, StatusCode};
-use lambda_http::{Body, Response};
+use std::future::Future;
+use std::pin::Pin;
+
+use lambda_http::{Body, IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
 
@@ -119,6 +122,18 @@ fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
 fn insert(resp: &mut Response<Body>, name: HeaderName, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         resp.headers_mut().insert(name, value);
+    }
+}
+
+/// A response handed to lambda_http as it is. For a plain `Response<Body>`, lambda_http reads the
+/// body back and decodes it again by its `Content-Type`'s charset (encoding_rs), copying the
+/// headers too; every body here is already UTF-8 JSON text, so that pass costs CPU on every
+/// invocation and keeps encoding_rs in the binary for nothing (docs/performance.md).
+pub struct Finished(pub Response<Body>);
+
+impl IntoResponse for Finished {
+    fn into_response(self) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> {
+        Box::pin(std::future::ready(self.0))
     }
 }
 
