@@ -239,8 +239,12 @@ pub struct RequestMark {
 }
 
 impl StoredLog {
-    pub fn from_item(item: Item) -> Result<Self, StoreError> {
-        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    pub fn from_item(mut item: Item) -> Result<Self, StoreError> {
+        // Taken out of the item rather than copied: the Log has no such fields.
+        let mut text = |name: &str| match item.remove(name) {
+            Some(AttributeValue::S(text)) => Some(text),
+            _ => None,
+        };
         let organization_id = text(ORGANIZATION_ID);
         let request = text(REQUEST_TOKEN).map(|token| RequestMark {
             token,
