@@ -92,10 +92,19 @@ pub struct Breakdown {
     pub warm_dynamodb: Duration,
     pub warm_own: Duration,
     pub warm_n: usize,
+    /// The function's on-CPU time (schedstat) in the first invocation and per warm invocation,
+    /// each through its next poll: what of the own time is work, and what is waiting.
+    pub first_cpu: Duration,
+    pub warm_cpu: Duration,
 }
 
 impl Breakdown {
-    pub fn of(first: Invocation, warm: &[Invocation]) -> Self {
+    pub fn of(
+        first: Invocation,
+        warm: &[Invocation],
+        first_cpu: Duration,
+        warm_cpu: Duration,
+    ) -> Self {
         let median = |f: fn(&Invocation) -> Duration| median(warm.iter().map(f).collect());
         Self {
             warm_total: median(|i| i.total),
@@ -103,12 +112,16 @@ impl Breakdown {
             warm_own: median(Invocation::own),
             warm_n: warm.len(),
             first,
+            first_cpu,
+            warm_cpu,
         }
     }
 
     pub fn json(&self) -> Value {
         json!({
             "first_invocation": self.first.json(),
+            "first_invocation_cpu_ms": ms_f(self.first_cpu),
+            "warm_cpu_ms_per_invocation": ms_f(self.warm_cpu),
             "warm_median": {
                 "invocations": self.warm_n,
                 "total_ms": ms_f(self.warm_total),

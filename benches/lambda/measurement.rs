@@ -127,6 +127,10 @@ pub struct Counted {
     pub breakdown: Breakdown,
 }
 
+fn on_cpu(cpu: Cpu) -> Duration {
+    Duration::from_nanos(cpu.run_ns)
+}
+
 async fn count_requests(
     launch: &Launch,
     fixture: &Fixture,
@@ -141,9 +145,11 @@ async fn count_requests(
     // Anything init left running in the background gets time to reach DynamoDB.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let at_first = proxy.requests();
+    let cpu_before = process.cpu()?;
     let first = api.invoke(fixture.event(0)).await?;
     expect_ok(&first, &process)?;
     settle().await;
+    let cpu_first = process.cpu()?;
     let after_first = proxy.requests();
     let mut warm = Vec::with_capacity(n);
     for i in 1..=n {
@@ -152,6 +158,7 @@ async fn count_requests(
         warm.push((answer.handed_out, answer.received));
     }
     settle().await;
+    let cpu_warm = process.cpu()?;
     let after_warm = proxy.requests();
     drop(process);
     let exchanges = proxy.exchanges();
@@ -167,6 +174,8 @@ async fn count_requests(
         breakdown: Breakdown::of(
             Invocation::of(first.handed_out, first.received, &exchanges),
             &warm,
+            on_cpu(cpu_first - cpu_before),
+            on_cpu(cpu_warm - cpu_first) / n.max(1) as u32,
         ),
     })
 }
