@@ -2,7 +2,7 @@
 # Where a warm invocation's instructions go, for one size of log: the benchmark (benches/lambda/)
 # runs the release build with symbols (`--profile profiling`) under valgrind's callgrind, and
 # scripts/profile_diff.py subtracts a 201-invocation start from a 401-invocation start, leaving 200
-# warm invocations. Instruction counts repeat to about 0.1 % between runs, where times on this
+# warm invocations. Instruction counts repeat to about 0.5 % between runs, where times on this
 # machine move by 20 %: this is how levers are compared (docs/performance.md).
 #
 #   scripts/profile.sh [seed|every-field|chat]     (default every-field; about 5 minutes)
