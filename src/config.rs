@@ -75,7 +75,8 @@ pub async fn dynamodb_config() -> aws_sdk_dynamodb::config::Builder {
         .credentials_provider(SharedCredentialsProvider::new(
             EnvironmentVariableCredentialsProvider::new(),
         ))
-        .service_config(EnvironmentEndpoints);
+        .service_config(EnvironmentEndpoints)
+        .http_client(http_client());
     aws_sdk_dynamodb::config::Builder::from(&with_settings(lambda, timeout_config()))
 }
 
@@ -83,7 +84,7 @@ pub async fn dynamodb_config() -> aws_sdk_dynamodb::config::Builder {
 /// patient. Table creation can take seconds, and a retried `CreateTable` whose first attempt did
 /// succeed would misreport what happened.
 pub async fn admin_client() -> aws_sdk_dynamodb::Client {
-    // The chain's own providers (STS, ECS, IMDS) reach the network through this client too.
+    // The chain's own providers (STS, ECS, IMDS) reach the network through the same client.
     let chain = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http_client())
         .load()
@@ -99,9 +100,9 @@ pub fn admin_timeout_config() -> TimeoutConfig {
         .build()
 }
 
+/// The settings both clients share beside their HTTP client, which each caller sets once.
 fn with_settings(config: aws_types::sdk_config::Builder, timeouts: TimeoutConfig) -> SdkConfig {
     config
-        .http_client(http_client())
         .timeout_config(timeouts)
         .retry_config(retry_config())
         // The attempt and operation timeouts already bound every call; the stall detector's
